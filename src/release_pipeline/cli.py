@@ -1,0 +1,101 @@
+"""`release-pipeline merge | plan | promote`: the registry phase from a shell.
+
+The password comes only from the REGISTRY_PASSWORD environment variable, never argv,
+where other users of the machine (and CI logs) could read it.
+Exit codes: 0 done, 2 invalid input (no request sent), 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+from .auth import Credentials
+from .errors import InvalidInput, ReleaseError
+from .inputs import DEFAULT_FLAVOR, DEFAULT_PLATFORMS
+from .registry import RegistryClient
+from .release import merge, plan, promote
+from .report import PromoteReport, ReleaseReport
+from .specs import promote_spec, release_spec
+
+PASSWORD_ENV = "REGISTRY_PASSWORD"  # noqa: S105 - the variable name, not a password
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="release-pipeline", description=__doc__.split("\n")[0])
+    verbs = top.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--image", required=True, help="HOST[:PORT]/REPO, no tag")
+    common.add_argument(
+        "--flavor",
+        default=DEFAULT_FLAVOR,
+        help="image flavor (default %(default)s; '' for production)",
+    )
+    common.add_argument("--username", help=f"registry user; the password is ${PASSWORD_ENV}")
+    common.add_argument("--json", action="store_true", help="print the report as JSON")
+    for name, text in (
+        ("merge", "tag per-arch images and publish the multi-arch release"),
+        ("plan", "show what merge would write, writing nothing"),
+    ):
+        verb = verbs.add_parser(name, parents=[common], help=text, description=text)
+        verb.add_argument("--version", required=True, help="SemVer, with or without v")
+        verb.add_argument("--sha", required=True, help="full 40-hex git commit SHA")
+        verb.add_argument(
+            "--platform",
+            action="append",
+            dest="platforms",
+            help=f"os/arch[/variant], repeatable (default {' '.join(DEFAULT_PLATFORMS)})",
+        )
+        verb.add_argument(
+            "--force",
+            action="store_true",
+            help="overwrite version/SHA tags that hold other digests",
+        )
+    verb = verbs.add_parser("promote", parents=[common], help="move a floating tag (rollback)")
+    verb.add_argument("--from", dest="source", required=True, help="TAG or sha256:DIGEST")
+    verb.add_argument("--to", dest="target", help="floating tag (default latest-FLAVOR)")
+    return top
+
+
+async def execute(args: argparse.Namespace, password: str | None) -> ReleaseReport | PromoteReport:
+    """Validate everything, then run one verb. Raises InvalidInput before any request."""
+    if password and not args.username:
+        raise InvalidInput("username", f"is required when ${PASSWORD_ENV} is set")
+    if args.username and not password:
+        raise InvalidInput(PASSWORD_ENV, "must be set when --username is given")
+    credentials = Credentials(args.username, password) if args.username and password else None
+    if args.command == "promote":
+        pspec = promote_spec(args.image, args.source, args.target, args.flavor)
+        async with RegistryClient.for_image(pspec.image, credentials) as client:
+            return await promote(pspec, client)
+    spec = release_spec(
+        args.image, args.version, args.sha, args.flavor, args.platforms or DEFAULT_PLATFORMS
+    )
+    async with RegistryClient.for_image(
+        spec.image, credentials, push=args.command == "merge"
+    ) as client:
+        if args.command == "plan":
+            return await plan(spec, client, force=args.force)
+        return await merge(spec, client, force=args.force)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        report = anyio.run(execute, args, os.environ.get(PASSWORD_ENV))
+    except InvalidInput as exc:
+        print(f"release-pipeline: {exc}", file=sys.stderr)
+        return 2
+    except ReleaseError as exc:
+        print(f"release-pipeline: {args.command} failed: {exc}", file=sys.stderr)
+        return 1
+    print(report.model_dump_json(indent=2) if args.json else report.table())
+    return 0
+
+
+def main() -> None:
+    sys.exit(run())

@@ -1,0 +1,49 @@
+"""Exceptions the release raises, grouped by what the caller should do about them.
+
+`InvalidInput` means nothing was sent (exit 2); every other `ReleaseError` means the
+registry was reached and the release did not complete (exit 1). Messages never carry a
+secret: no error ever formats a password, a token or a raw image reference that could
+hold userinfo.
+"""
+
+from __future__ import annotations
+
+
+class ReleaseError(Exception):
+    """Base class: the release did not complete."""
+
+
+class InvalidInput(ReleaseError):
+    """An argument breaks a rule. Raised before any request is sent."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"invalid {field}: {rule}")
+
+
+class RegistryError(ReleaseError):
+    """The registry answered something we cannot use, or could not be reached."""
+
+
+class AuthError(RegistryError):
+    """The registry refused our credentials (or demanded some we do not have)."""
+
+
+class NotFound(RegistryError):
+    """A manifest or tag that the release needs is not in the registry."""
+
+
+class TagConflict(ReleaseError):
+    """Immutable tags already point at other content: overwriting needs `force`."""
+
+    def __init__(self, conflicts: list[tuple[str, str, str]]) -> None:
+        self.conflicts = conflicts
+        lines = [
+            f"{tag} is {existing} in the registry, this release wants {wanted}"
+            for tag, existing, wanted in conflicts
+        ]
+        super().__init__(
+            "refusing to overwrite immutable tags (nothing written; --force overrides):\n  "
+            + "\n  ".join(lines)
+        )

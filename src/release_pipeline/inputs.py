@@ -1,0 +1,218 @@
+"""Validation of everything a user types, before any request is sent.
+
+Each parser raises `InvalidInput(field, rule)`. Errors never echo the rejected value:
+an image reference may carry userinfo, and a mistyped flag may hold a pasted secret.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from .errors import InvalidInput
+
+DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
+DEFAULT_FLAVOR = "workers"
+
+# GOARCH values an OCI image config may carry. Arch tokens end tags (`1.2.3-workers-arm64`),
+# so the set is closed: an open set could collide with flavors and prereleases.
+ARCHITECTURES = frozenset(
+    {
+        "386",
+        "amd64",
+        "arm",
+        "arm64",
+        "loong64",
+        "mips",
+        "mips64",
+        "mips64le",
+        "mipsle",
+        "ppc64",
+        "ppc64le",
+        "riscv64",
+        "s390x",
+        "wasm",
+    }
+)
+_ARCH_TOKEN = re.compile(
+    r"(386|amd64|arm(64)?(v[0-9]+)?|loong64|mips(64)?(le)?|ppc64(le)?"
+    r"|riscv64|s390x|wasm)"
+)
+_OS = re.compile(r"[a-z][a-z0-9]{0,15}")
+_VARIANT = re.compile(r"v[0-9]{1,2}")
+# Flavors have no '-': with one, `1.0.0-x-workers` would be both (1.0.0-x, workers) and
+# (1.0.0, x-workers). Words our own tags use are reserved.
+_FLAVOR = re.compile(r"[a-z][a-z0-9_]{0,31}")
+RESERVED_FLAVORS = frozenset({"latest", "sha", "yanked"})
+_SHA = re.compile(r"[0-9a-fA-F]{40}")
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# distribution-spec name grammar: lower-case path components joined by '/'.
+_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")
+_HOSTNAME = re.compile(
+    r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def is_arch_token(word: str) -> bool:
+    return _ARCH_TOKEN.fullmatch(word) is not None
+
+
+def looks_like_flavor(word: str) -> bool:
+    return _FLAVOR.fullmatch(word) is not None
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """`host[:port]/repository`, already validated."""
+
+    host: str
+    repository: str
+
+    @property
+    def loopback(self) -> bool:
+        """Loopback registries are spoken to over plain HTTP; all others over HTTPS."""
+        name = (
+            self.host.rsplit(":", 1)[0]
+            if not self.host.startswith("[")
+            else (self.host[1 : self.host.index("]")])
+        )
+        if name == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            return False
+
+    def __str__(self) -> str:
+        return f"{self.host}/{self.repository}"
+
+
+def parse_image(text: str, field: str = "image") -> ImageRef:
+    if not text.isascii() or not text.isprintable() or " " in text:
+        raise InvalidInput(field, "must be printable ASCII with no spaces")
+    if "://" in text:
+        raise InvalidInput(field, "must not have a scheme (give host[:port]/path, no https://)")
+    if "@" in text:
+        raise InvalidInput(field, "must not contain '@' (no userinfo, no digest)")
+    host, sep, path = text.partition("/")
+    if not sep or not path:
+        raise InvalidInput(field, "must be host[:port]/path, with the registry host")
+    if ".." in path.split("/") or "/./" in f"/{path}/":
+        raise InvalidInput(field, "path must not contain '.' or '..' components")
+    _check_host(host, field)
+    if any(_PATH_COMPONENT.fullmatch(c) is None for c in path.split("/")):
+        raise InvalidInput(
+            field,
+            "path must be lower-case components [a-z0-9] joined by '.', '_', '__' or '-', "
+            "separated by '/' (no tag: the release chooses tags)",
+        )
+    if len(path) > 255:
+        raise InvalidInput(field, "path must be at most 255 characters")
+    return ImageRef(host, path)
+
+
+def _check_host(host: str, field: str) -> None:
+    if host.startswith("["):
+        name, closed, rest = host[1:].partition("]")
+        try:
+            ipaddress.IPv6Address(name)
+        except ValueError:
+            raise InvalidInput(field, "host is not a valid [IPv6] address") from None
+        if not closed or (rest and not rest.startswith(":")):
+            raise InvalidInput(field, "host must be host[:port]")
+        has_port, port = rest.startswith(":"), rest[1:]
+    else:
+        name, colon, port = host.partition(":")
+        has_port = bool(colon)
+        if _HOSTNAME.fullmatch(name) is None:
+            raise InvalidInput(field, "host must be a lower-case DNS name or IP address")
+        if "." not in name and name != "localhost" and not has_port:
+            raise InvalidInput(field, "must start with the registry host (e.g. ghcr.io/org/app)")
+    if has_port and (not port.isdigit() or port.startswith("0") or not 0 < int(port) < 65536):
+        raise InvalidInput(field, "port must be a number from 1 to 65535")
+
+
+def parse_sha(text: str, field: str = "sha") -> str:
+    """The full commit SHA, in lower case. Short SHAs are refused: they are ambiguous."""
+    if _SHA.fullmatch(text) is None:
+        raise InvalidInput(field, "must be the full 40-hex-digit git commit SHA")
+    return text.lower()
+
+
+def parse_flavor(text: str, field: str = "flavor") -> str:
+    """A flavor names the image (`workers`); the empty flavor is the production image."""
+    if text == "":
+        return text
+    if _FLAVOR.fullmatch(text) is None:
+        raise InvalidInput(
+            field,
+            "must be empty or a lower-case word [a-z][a-z0-9_]*, at most 32 characters, "
+            "with no '-' (a '-' would make tags ambiguous)",
+        )
+    if text in RESERVED_FLAVORS or is_arch_token(text):
+        raise InvalidInput(
+            field,
+            "must not be a word the tag scheme uses (latest, sha, yanked, or an architecture name)",
+        )
+    return text
+
+
+@dataclass(frozen=True, order=True)
+class Platform:
+    """`os/arch[/variant]` as in an OCI index; `token` is how tags name it (`armv7`)."""
+
+    os: str
+    architecture: str
+    variant: str | None = None
+
+    @property
+    def token(self) -> str:
+        return self.architecture + (self.variant or "")
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+def parse_platform(text: str, field: str = "platform") -> Platform:
+    parts = text.split("/")
+    if len(parts) not in (2, 3) or _OS.fullmatch(parts[0]) is None:
+        raise InvalidInput(field, "must be os/arch[/variant], e.g. linux/amd64 or linux/arm/v7")
+    if parts[1] not in ARCHITECTURES:
+        raise InvalidInput(field, "architecture must be a GOARCH name such as amd64 or arm64")
+    variant = parts[2] if len(parts) == 3 else None
+    if variant is not None and _VARIANT.fullmatch(variant) is None:
+        raise InvalidInput(field, "variant must be v followed by a number, e.g. v7")
+    if parts[1] == "arm64" and variant == "v8":
+        variant = None  # linux/arm64/v8 is linux/arm64: one image, one tag
+    return Platform(parts[0], parts[1], variant)
+
+
+def parse_platforms(
+    texts: list[str] | tuple[str, ...], field: str = "platform"
+) -> tuple[Platform, ...]:
+    if not texts:
+        raise InvalidInput(field, "at least one platform is required")
+    platforms = tuple(parse_platform(t, field) for t in texts)
+    tokens = [p.token for p in platforms]
+    if len(set(tokens)) != len(tokens):
+        raise InvalidInput(
+            field,
+            "each platform must have its own architecture (tags name the architecture, not the OS)",
+        )
+    return tuple(sorted(platforms, key=str))
+
+
+def parse_tag(text: str, field: str) -> str:
+    if TAG.fullmatch(text) is None:
+        raise InvalidInput(
+            field, "must be a tag: [A-Za-z0-9_][A-Za-z0-9_.-]*, at most 128 characters"
+        )
+    return text
+
+
+def parse_digest(text: str, field: str) -> str:
+    if _DIGEST.fullmatch(text) is None:
+        raise InvalidInput(field, "must be sha256: followed by 64 lower-case hex digits")
+    return text

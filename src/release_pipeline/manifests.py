@@ -1,0 +1,184 @@
+"""Manifests as bytes: parse and check what a registry sent, and build the multi-arch index.
+
+Everything here is pure. A manifest is kept as the exact bytes the registry holds, because
+its digest is the hash of those bytes: re-tagging by PUTting them unchanged keeps it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import RegistryError
+from .inputs import Platform
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
+IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
+# All four, always: registries downgrade or 404 when a type is missing from Accept.
+ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
+# The distribution spec lets registries refuse manifests over 4 MiB; a bigger answer is hostile.
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+REVISION = "org.opencontainers.image.revision"
+SOURCE = "org.opencontainers.image.source"
+
+
+def digest_of(raw: bytes) -> str:
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: str
+    size: int
+    platform: Platform | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest's exact bytes, with the media type and digest that go with them."""
+
+    raw: bytes
+    media_type: str
+    digest: str
+
+    @classmethod
+    def parse(cls, raw: bytes, content_type: str, where: str) -> Manifest:
+        """Check bytes from a registry: JSON object of a known type, under the size limit."""
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise RegistryError(f"{where}: manifest is larger than 4 MiB")
+        body = _json_object(raw, where)
+        media_type = body.get("mediaType") or content_type.split(";")[0].strip()
+        if media_type not in INDEX_TYPES | IMAGE_TYPES:
+            raise RegistryError(f"{where}: unsupported manifest media type {media_type[:80]!r}")
+        manifest = cls(raw, media_type, digest_of(raw))
+        if manifest.is_index:
+            manifest.children()  # validate now, before anything trusts it
+        return manifest
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+    def descriptor(self, platform: Platform | None = None) -> Descriptor:
+        return Descriptor(self.media_type, self.digest, len(self.raw), platform)
+
+    def config(self) -> Descriptor:
+        body = _json_object(self.raw, self.digest)
+        return _descriptor(body.get("config"), self.digest, "config")
+
+    def children(self) -> list[Descriptor]:
+        body = _json_object(self.raw, self.digest)
+        entries = body.get("manifests")
+        if not isinstance(entries, list):
+            raise RegistryError(f"{self.digest}: index has no manifests list")
+        children = []
+        for entry in entries:
+            child = _descriptor(entry, self.digest, "index child")
+            if child.media_type not in IMAGE_TYPES | INDEX_TYPES:
+                raise RegistryError(
+                    f"{self.digest}: index child {child.digest} has unknown media type "
+                    f"{child.media_type[:80]!r}"
+                )
+            children.append(child)
+        return children
+
+    def annotation(self, key: str) -> str | None:
+        annotations = _json_object(self.raw, self.digest).get("annotations")
+        value = annotations.get(key) if isinstance(annotations, dict) else None
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    platform: Platform
+    source: str | None
+
+
+def parse_config(raw: bytes, where: str) -> ImageConfig:
+    """The platform and source label an image config declares."""
+    body = _json_object(raw, where)
+    arch, os_ = body.get("architecture"), body.get("os")
+    variant = body.get("variant") or None
+    if not isinstance(arch, str) or not isinstance(os_, str) or not arch or not os_:
+        raise RegistryError(f"{where}: image config has no architecture/os")
+    if arch == "arm64" and variant == "v8":
+        variant = None
+    labels = (body.get("config") or {}).get("Labels") or {}
+    source = labels.get(SOURCE) if isinstance(labels, dict) else None
+    return ImageConfig(
+        Platform(os_, arch, variant if isinstance(variant, str) else None),
+        source if isinstance(source, str) else None,
+    )
+
+
+def build_index(children: list[Descriptor], revision: str, source: str | None) -> Manifest:
+    """The one multi-arch index for a commit's images.
+
+    Its bytes depend on the children and the commit only, never on the version or the
+    clock, so every version released from one commit shares it and re-runs rebuild it
+    exactly: the SHA tag and the version tags then agree by digest.
+    """
+    docker = all(c.media_type == DOCKER_MANIFEST for c in children)
+    entries = []
+    for child in sorted(children, key=lambda c: str(c.platform)):
+        if child.platform is None:
+            raise ValueError("index children need a platform")
+        platform: dict[str, str] = {
+            "architecture": child.platform.architecture,
+            "os": child.platform.os,
+        }
+        if child.platform.variant:
+            platform["variant"] = child.platform.variant
+        entries.append(
+            {
+                "mediaType": child.media_type,
+                "digest": child.digest,
+                "size": child.size,
+                "platform": platform,
+            }
+        )
+    body: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_LIST if docker else OCI_INDEX,
+        "manifests": entries,
+    }
+    if not docker:
+        annotations = {REVISION: revision}
+        if source:
+            annotations[SOURCE] = source
+        body["annotations"] = annotations
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    return Manifest(raw, body["mediaType"], digest_of(raw))
+
+
+def _json_object(raw: bytes, where: str) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise RegistryError(f"{where}: registry sent invalid JSON") from None
+    if not isinstance(body, dict):
+        raise RegistryError(f"{where}: registry sent JSON that is not an object")
+    return body
+
+
+def _descriptor(entry: object, where: str, what: str) -> Descriptor:
+    if not isinstance(entry, dict):
+        raise RegistryError(f"{where}: {what} descriptor is missing")
+    media_type, digest, size = entry.get("mediaType"), entry.get("digest"), entry.get("size")
+    if (
+        not isinstance(media_type, str)
+        or not isinstance(digest, str)
+        or not isinstance(size, int)
+        or not digest.startswith("sha256:")
+        or len(digest) != 71
+    ):
+        raise RegistryError(f"{where}: {what} descriptor needs mediaType, sha256 digest and size")
+    return Descriptor(media_type, digest, size)

@@ -1,0 +1,361 @@
+"""Registry I/O over the distribution spec v1.1, and nothing else.
+
+Like go-containerregistry's `remote`: it reads and writes manifests, small blobs and tag
+lists, handles auth and retries, and knows no release policy. Every manifest it returns has
+been checked against its digest; every answer's size is bounded before it is trusted.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from urllib.parse import urljoin, urlsplit
+
+import anyio
+import httpx
+
+from .auth import Challenge, Credentials, check_realm
+from .errors import AuthError, NotFound, RegistryError
+from .inputs import ImageRef
+from .manifests import ACCEPT, MAX_MANIFEST_BYTES, Manifest, digest_of
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+MAX_TAG_LIST_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff for 408/429/5xx and dropped connections; Retry-After wins when sent."""
+
+    attempts: int = 8
+    base_delay: float = 0.2
+    max_delay: float = 10.0
+    max_retry_after: float = 60.0
+
+    def delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after is not None and (seconds := _retry_after_seconds(retry_after)) is not None:
+            return min(seconds, self.max_retry_after)
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))  # noqa: S311
+
+
+@dataclass(frozen=True)
+class Limits:
+    page_size: int = 1000  # ECR refuses n > 1000
+    max_tag_pages: int = 1000
+
+
+@dataclass
+class _Response:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+
+@dataclass
+class RequestStats:
+    """Requests this client sent, by method: what the benchmarks print."""
+
+    by_method: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_method.values())
+
+
+class RegistryClient:
+    """One registry host. Use as `async with RegistryClient(...) as client:`."""
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        secure: bool = True,
+        credentials: Credentials | None = None,
+        push: bool = True,
+        retry: RetryPolicy | None = None,
+        limits: Limits | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.host = host
+        self._origin = f"{'https' if secure else 'http'}://{host}"
+        self._credentials = credentials
+        self._actions = "pull,push" if push else "pull"
+        self._retry = retry or RetryPolicy()
+        self._limits = limits or Limits()
+        self._tokens: dict[str, str] = {}
+        self._basic = False
+        self.stats = RequestStats()
+        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=secure)
+
+    @classmethod
+    def for_image(
+        cls,
+        image: ImageRef,
+        credentials: Credentials | None = None,
+        *,
+        push: bool = True,
+        retry: RetryPolicy | None = None,
+    ) -> RegistryClient:
+        """A client for an image's registry: plain HTTP for loopback hosts only."""
+        return cls(
+            image.host, secure=not image.loopback, credentials=credentials, push=push, retry=retry
+        )
+
+    async def __aenter__(self) -> RegistryClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._http.aclose()
+
+    # --- the verbs ---------------------------------------------------------------------
+
+    async def list_tags(self, repository: str) -> list[str]:
+        """Every tag, following `Link: rel="next"` pages; a repository not yet created has none."""
+        url = f"{self._origin}/v2/{repository}/tags/list?n={self._limits.page_size}"
+        tags: dict[str, None] = {}
+        for page in range(self._limits.max_tag_pages):
+            resp = await self._request("GET", url, repository, max_bytes=MAX_TAG_LIST_BYTES)
+            if resp.status == 404 and page == 0 and _error_code(resp) == "NAME_UNKNOWN":
+                return []
+            self._expect(resp, (200,), f"list tags of {repository}")
+            body = _json(resp.body, f"tag list of {repository}")
+            page_tags = body.get("tags") if isinstance(body, dict) else None
+            if page_tags is not None and not (
+                isinstance(page_tags, list) and all(isinstance(t, str) for t in page_tags)
+            ):
+                raise RegistryError(f"tag list of {repository}: 'tags' is not a list of strings")
+            tags.update(dict.fromkeys(page_tags or []))
+            link = _NEXT_LINK.search(resp.headers.get("link", ""))
+            if link is None:
+                return list(tags)
+            url = urljoin(url, link.group(1))
+            if not url.startswith(self._origin + "/"):
+                raise RegistryError(f"tag list of {repository}: next page is on another host")
+        raise RegistryError(
+            f"tag list of {repository} did not end after {self._limits.max_tag_pages} pages"
+        )
+
+    async def get_manifest(self, repository: str, reference: str) -> Manifest:
+        where = f"{repository}:{reference}" if ":" not in reference else f"{repository}@{reference}"
+        resp = await self._request(
+            "GET",
+            self._manifest_url(repository, reference),
+            repository,
+            headers={"Accept": ACCEPT},
+            max_bytes=MAX_MANIFEST_BYTES,
+        )
+        if resp.status == 404:
+            raise NotFound(f"{where} is not in the registry")
+        self._expect(resp, (200,), f"read {where}")
+        manifest = Manifest.parse(resp.body, resp.headers.get("content-type", ""), where)
+        claimed = resp.headers.get("docker-content-digest")
+        for expected in (claimed, reference if reference.startswith("sha256:") else None):
+            if expected is not None and expected != manifest.digest:
+                raise RegistryError(
+                    f"{where}: bytes hash to {manifest.digest} but the registry says {expected}"
+                )
+        return manifest
+
+    async def head_manifest(self, repository: str, reference: str) -> str | None:
+        """The digest a tag points at, or None when the tag does not exist."""
+        resp = await self._request(
+            "HEAD",
+            self._manifest_url(repository, reference),
+            repository,
+            headers={"Accept": ACCEPT},
+        )
+        if resp.status == 404:
+            return None
+        self._expect(resp, (200,), f"check {repository}:{reference}")
+        digest: str | None = resp.headers.get("docker-content-digest")
+        if digest is None:  # optional in the spec: fall back to the bytes
+            return (await self.get_manifest(repository, reference)).digest
+        return digest
+
+    async def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> None:
+        """Store the exact bytes under `tag`: the digest is kept."""
+        resp = await self._request(
+            "PUT",
+            self._manifest_url(repository, tag),
+            repository,
+            headers={"Content-Type": manifest.media_type},
+            content=manifest.raw,
+        )
+        self._expect(resp, (200, 201, 202), f"write {repository}:{tag}")
+        claimed = resp.headers.get("docker-content-digest")
+        if claimed is not None and claimed != manifest.digest:
+            raise RegistryError(
+                f"{repository}:{tag}: registry stored {claimed}, we sent {manifest.digest}"
+            )
+
+    async def get_blob(self, repository: str, digest: str, max_bytes: int) -> bytes:
+        """A small blob (an image config), checked against its digest."""
+        resp = await self._request(
+            "GET",
+            f"{self._origin}/v2/{repository}/blobs/{digest}",
+            repository,
+            max_bytes=max_bytes,
+            follow=True,
+        )
+        if resp.status == 404:
+            raise NotFound(f"blob {digest} is not in {repository}")
+        self._expect(resp, (200,), f"read blob {digest}")
+        if digest_of(resp.body) != digest:
+            raise RegistryError(f"blob {digest} of {repository}: bytes do not match the digest")
+        return resp.body
+
+    # --- transport: auth, retries, redirects, size limits ------------------------------
+
+    def _manifest_url(self, repository: str, reference: str) -> str:
+        return f"{self._origin}/v2/{repository}/manifests/{reference}"
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        repository: str,
+        *,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+        max_bytes: int = 64 * 1024,
+        follow: bool = False,
+    ) -> _Response:
+        attempt, reauthenticated, redirects = 0, False, 0
+        while True:
+            send_headers = dict(headers or {})
+            authorization = self._authorization(repository)
+            if authorization is not None and url.startswith(self._origin + "/"):
+                send_headers["Authorization"] = authorization  # never to another host
+            try:
+                resp = await self._send(method, url, send_headers, content, max_bytes)
+            except httpx.TransportError as exc:
+                if attempt + 1 >= self._retry.attempts:
+                    raise RegistryError(
+                        f"{method} {urlsplit(url).path}: {type(exc).__name__} "
+                        f"after {attempt + 1} attempts"
+                    ) from None
+                await anyio.sleep(self._retry.delay(attempt, None))
+                attempt += 1
+                continue
+            if resp.status == 401 and url.startswith(self._origin + "/"):
+                if reauthenticated:
+                    raise AuthError(self._refused())
+                await self._authenticate(resp.headers.get("www-authenticate"), repository)
+                reauthenticated = True
+                continue
+            if follow and resp.status in (301, 302, 303, 307, 308) and redirects < 5:
+                url = urljoin(url, resp.headers.get("location", ""))
+                redirects += 1
+                continue
+            if resp.status in RETRY_STATUSES and attempt + 1 < self._retry.attempts:
+                await anyio.sleep(self._retry.delay(attempt, resp.headers.get("retry-after")))
+                attempt += 1
+                continue
+            return resp
+
+    async def _send(
+        self, method: str, url: str, headers: dict[str, str], content: bytes | None, max_bytes: int
+    ) -> _Response:
+        self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
+        async with self._http.stream(method, url, headers=headers, content=content) as resp:
+            body = bytearray()
+            async for chunk in resp.aiter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise RegistryError(
+                        f"{method} {urlsplit(url).path}: answer is larger than {max_bytes} bytes"
+                    )
+            return _Response(resp.status_code, resp.headers, bytes(body))
+
+    def _authorization(self, repository: str) -> str | None:
+        if (token := self._tokens.get(repository)) is not None:
+            return f"Bearer {token}"
+        if self._basic and self._credentials is not None:
+            return self._credentials.basic()
+        return None
+
+    def _refused(self) -> str:
+        if self._credentials is None:
+            return f"{self.host} requires credentials (set --username and REGISTRY_PASSWORD)"
+        return f"{self.host} refused the credentials of user {self._credentials.username!r}"
+
+    async def _authenticate(self, header: str | None, repository: str) -> None:
+        challenge = Challenge.parse(header, self.host)
+        if challenge.scheme == "basic":
+            if self._credentials is None:
+                raise AuthError(self._refused())
+            self._basic = True
+            return
+        realm = challenge.params.get("realm")
+        if not realm:
+            raise AuthError(f"{self.host} sent a Bearer challenge with no realm")
+        params = {"scope": f"repository:{repository}:{self._actions}"}
+        if service := challenge.params.get("service"):
+            params["service"] = service
+        token_url = httpx.URL(check_realm(realm, self.host), params=params)
+        headers = {} if self._credentials is None else {"Authorization": self._credentials.basic()}
+        for attempt in range(self._retry.attempts):
+            try:
+                resp = await self._send("GET", str(token_url), headers, None, 1024 * 1024)
+            except httpx.TransportError:
+                resp = None
+            if resp is not None and resp.status not in RETRY_STATUSES:
+                break
+            retry_after = None if resp is None else resp.headers.get("retry-after")
+            await anyio.sleep(self._retry.delay(attempt, retry_after))
+        else:
+            raise AuthError(f"the token service of {self.host} could not be reached")
+        if resp.status in (401, 403):
+            raise AuthError(self._refused())
+        if resp.status != 200:
+            raise AuthError(f"the token service of {self.host} answered {resp.status}")
+        body = _json(resp.body, f"token from {self.host}")
+        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise AuthError(f"the token service of {self.host} sent no token")
+        self._tokens[repository] = token
+
+    def _expect(self, resp: _Response, ok: tuple[int, ...], what: str) -> None:
+        if resp.status in ok:
+            return
+        if resp.status in (401, 403):
+            raise AuthError(f"{what}: {self._refused()} ({resp.status} {_error_code(resp)})")
+        raise RegistryError(f"{what}: registry answered {resp.status} {_describe(resp)}".rstrip())
+
+
+def _json(raw: bytes, where: str) -> object:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise RegistryError(f"{where}: registry sent invalid JSON") from None
+
+
+def _error_code(resp: _Response) -> str:
+    return _describe(resp).split(":", 1)[0]
+
+
+def _describe(resp: _Response) -> str:
+    """The first distribution-spec error, e.g. `MANIFEST_UNKNOWN: manifest unknown`."""
+    try:
+        first = json.loads(resp.body)["errors"][0]
+        return f"{str(first.get('code', ''))[:40]}: {str(first.get('message', ''))[:160]}"
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, UnicodeDecodeError):
+        return ""
+
+
+def _retry_after_seconds(value: str) -> float | None:
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

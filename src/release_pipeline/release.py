@@ -1,0 +1,302 @@
+"""The release's registry phase, written as the runbook: plan, merge, promote.
+
+This is the one place with policy: which tags a release writes, when they may be
+overwritten, and when the floating `latest-F` tag moves. The primitives it uses
+(`RegistryClient`, `manifests`, `tags`) know none of it.
+
+Order of a merge, and why:
+1. Read the tag list once (fresh: merge runs after the builds) and the per-arch images.
+2. Decide every write and find every conflict before the first write, so a refused release
+   writes nothing.
+3. Write per-arch version tags, then the multi-arch tags, then `latest-F`: a reader never
+   sees a tag whose content is not complete underneath it.
+4. After moving `latest-F`, list again and converge on the newest live version, so
+   concurrent releases end with the newest one (a registry has no compare-and-swap).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TypeVar
+
+import anyio
+
+from .errors import RegistryError, ReleaseError, TagConflict
+from .inputs import Platform
+from .manifests import MAX_MANIFEST_BYTES, SOURCE, Manifest, build_index, parse_config
+from .registry import RegistryClient
+from .report import PromoteReport, ReleaseReport
+from .specs import PromoteSpec, ReleaseSpec
+from .tags import Catalog
+from .versions import Version
+
+T = TypeVar("T")
+A = TypeVar("A")
+CONCURRENCY = 8  # parallel requests per stage: enough for 4+ platforms, polite to registries
+CONVERGE_ROUNDS = 5
+
+
+async def plan(spec: ReleaseSpec, client: RegistryClient, *, force: bool = False) -> ReleaseReport:
+    """What `merge` would write and why; reads only."""
+    return await merge(spec, client, force=force, dry_run=True)
+
+
+async def merge(
+    spec: ReleaseSpec, client: RegistryClient, *, force: bool = False, dry_run: bool = False
+) -> ReleaseReport:
+    """Tag the per-arch images of `spec.sha` as this version and publish its multi-arch index."""
+    repo, tags = spec.image.repository, spec.tags
+    listed = set(await client.list_tags(repo))
+    missing = [t for t in tags.sha_arch.values() if t not in listed]
+    if missing:
+        raise RegistryError(
+            f"per-arch images missing from {spec.image}: {', '.join(missing)} "
+            "(publish-platform pushes them before merge)"
+        )
+    platforms = list(tags.sha_arch)
+    fetched = await _map(partial(client.get_manifest, repo), [tags.sha_arch[p] for p in platforms])
+    images = dict(zip(platforms, fetched, strict=True))
+    for platform, image in images.items():
+        if image.is_index:
+            raise RegistryError(
+                f"{tags.sha_arch[platform]} is a multi-arch index; "
+                f"it must be the single image built for {platform}"
+            )
+
+    # What each tag holds now. The SHA index is read whole: if it is what we would build,
+    # the image configs need not be read again (a re-run stays cheap).
+    sha_tag = tags.index[0]
+    held_sha_index = await client.get_manifest(repo, sha_tag) if sha_tag in listed else None
+    others = [t for p in platforms for t in tags.version_arch[p]] + list(tags.index[1:])
+    current: dict[str, str | None] = dict.fromkeys(others)
+    present = [t for t in others if t in listed]
+    heads = await _map(partial(client.head_manifest, repo), present)
+    current.update(zip(present, heads, strict=True))
+    current[sha_tag] = held_sha_index.digest if held_sha_index else None
+
+    index = _index(spec, images, held_sha_index.annotation(SOURCE) if held_sha_index else None)
+    desired = _desired(spec, images, index)
+    if held_sha_index is None or any(current[t] != m.digest for t, m in desired.items()):
+        # Something will be written: check each image is the platform it claims first.
+        index = _index(spec, images, await _verified_source(spec, client, images))
+        desired = _desired(spec, images, index)
+
+    conflicts = [
+        (t, held, m.digest)
+        for t, m in desired.items()
+        if (held := current[t]) is not None and held != m.digest
+    ]
+    if conflicts and not force:
+        raise TagConflict(conflicts)
+    writes = {t: m for t, m in desired.items() if current[t] != m.digest}
+    per_arch_writes = {t: m for t, m in writes.items() if t not in tags.index}
+    index_writes = {t: m for t, m in writes.items() if t in tags.index}
+    if not dry_run:
+        await _put_all(client, repo, per_arch_writes)
+        await _put_all(client, repo, index_writes)
+
+    move, reason = _latest_decision(spec, spec.scheme.catalog(listed))
+    latest_digest: str | None = None
+    if move and not writes and tags.latest in listed:
+        latest_digest = await client.head_manifest(repo, tags.latest)  # re-run: maybe in place
+    latest_moved = False
+    if move and latest_digest != index.digest:
+        writes[tags.latest] = index
+        if not dry_run:
+            await client.put_manifest(repo, tags.latest, index)
+            latest_moved = True
+            latest_digest, reason = await _converge(spec, client, index, reason)
+    elif move:
+        reason = f"{spec.version} is the newest stable version; {tags.latest} already points at it."
+
+    result = {t: m.digest for t, m in desired.items()}
+    result |= {tag: images[p].digest for p, tag in tags.sha_arch.items()}
+    if (latest_digest == index.digest) or (move and dry_run):
+        result[tags.latest] = index.digest
+    return ReleaseReport(
+        image=str(spec.image),
+        version=str(spec.version),
+        sha=spec.sha,
+        flavor=spec.flavor,
+        platforms={str(p): images[p].digest for p in platforms},
+        index_digest=index.digest,
+        pinned=f"{spec.image}@{index.digest}",
+        tags=dict(sorted(result.items())),
+        written=sorted(writes),
+        unchanged=sorted(set(desired) - set(writes)),
+        replaced={t: held for t, held, _ in conflicts},
+        latest_moved=latest_moved,
+        latest_reason=reason,
+        dry_run=dry_run,
+    )
+
+
+async def promote(spec: PromoteSpec, client: RegistryClient) -> PromoteReport:
+    """Point a floating tag at an existing release, digest kept: the rollback verb.
+
+    Moving `latest-F` back yanks the newer versions it passes over (a marker tag each), so
+    that re-running one of their releases cannot undo the rollback.
+    """
+    repo, scheme = spec.image.repository, spec.scheme
+    listed = await client.list_tags(repo)
+    catalog = scheme.catalog(listed)
+    manifest = await client.get_manifest(repo, spec.source)
+    version = scheme.version_of(spec.source)
+    yank: list[Version] = []
+    if spec.target == scheme.latest:
+        if not manifest.is_index:
+            raise RegistryError(
+                f"{spec.source} is a single-platform image; "
+                f"{spec.target} must name a multi-arch index"
+            )
+        if version is None:
+            version = await _released_as(client, repo, scheme.version_tags, catalog, manifest)
+        if not version.stable:
+            raise RegistryError(
+                f"{spec.source} is prerelease {version}; {spec.target} carries stable versions only"
+            )
+        yank = sorted(
+            v for v in catalog.versions if v.stable and v > version and v not in catalog.yanked
+        )
+    markers = {scheme.yank_marker(v): scheme.version_tags(v)[0] for v in yank}
+    yanked = await _map(partial(client.get_manifest, repo), list(markers.values()))
+    # Markers first: a release re-run racing this rollback then already sees them.
+    await _put_all(client, repo, dict(zip(markers, yanked, strict=True)))
+    await client.put_manifest(repo, spec.target, manifest)
+    return PromoteReport(
+        image=str(spec.image),
+        flavor=spec.flavor,
+        tag=spec.target,
+        source=spec.source,
+        digest=manifest.digest,
+        pinned=f"{spec.image}@{manifest.digest}",
+        version=None if version is None else str(version),
+        yanked=[str(v) for v in yank],
+        written=[*markers, spec.target],
+    )
+
+
+# --- the rules ---------------------------------------------------------------------------
+
+
+def _latest_decision(spec: ReleaseSpec, catalog: Catalog) -> tuple[bool, str]:
+    """Whether this release moves `latest-F`, with the one-sentence reason."""
+    latest, version = spec.tags.latest, spec.version
+    if not version.stable:
+        return False, f"{version} is a prerelease; {latest} carries stable versions only."
+    if version in catalog.yanked:
+        return False, f"{version} was yanked by a rollback; {latest} stays where it is."
+    newest = catalog.newest_stable()
+    if newest is not None and newest > version:
+        return False, f"{newest} is newer than {version}; {latest} never moves backwards."
+    return True, f"{version} is the newest stable version; {latest} now points at it."
+
+
+async def _converge(
+    spec: ReleaseSpec, client: RegistryClient, ours: Manifest, reason: str
+) -> tuple[str, str]:
+    """After moving latest, make sure it ends on the newest live version.
+
+    Another release may have published a newer version (or a rollback yanked ours) between
+    our tag list and our PUT. Every release does this check after its own PUT, so the last
+    writer always writes the newest version that any of them saw.
+    """
+    repo, scheme, latest = spec.image.repository, spec.scheme, spec.tags.latest
+    digest, target = ours.digest, spec.version
+    for _ in range(CONVERGE_ROUNDS):
+        newest = scheme.catalog(await client.list_tags(repo)).newest_stable()
+        if newest is None or newest == target:
+            return digest, reason
+        manifest = await client.get_manifest(repo, scheme.version_tags(newest)[0])
+        await client.put_manifest(repo, latest, manifest)
+        digest, target = manifest.digest, newest
+        reason = (
+            f"{spec.version} was newest when this release read the tags, but {newest} "
+            f"is now; {latest} points at {newest}."
+        )
+    raise RegistryError(
+        f"{latest} did not settle after {CONVERGE_ROUNDS} rounds of concurrent "
+        "releases; re-run the release to settle it"
+    )
+
+
+def _index(spec: ReleaseSpec, images: dict[Platform, Manifest], source: str | None) -> Manifest:
+    children = [image.descriptor(platform) for platform, image in images.items()]
+    return build_index(children, spec.sha, source)
+
+
+def _desired(
+    spec: ReleaseSpec, images: dict[Platform, Manifest], index: Manifest
+) -> dict[str, Manifest]:
+    tags = spec.tags
+    desired = {t: images[p] for p in images for t in tags.version_arch[p]}
+    return desired | dict.fromkeys(tags.index, index)
+
+
+async def _verified_source(
+    spec: ReleaseSpec, client: RegistryClient, images: dict[Platform, Manifest]
+) -> str | None:
+    """Check each image's config declares the platform it is tagged for; return its source."""
+    repo = spec.image.repository
+    platforms = list(images)
+    configs = [images[p].config().digest for p in platforms]
+    blobs = await _map(partial(client.get_blob, repo, max_bytes=MAX_MANIFEST_BYTES), configs)
+    sources = set()
+    for platform, blob in zip(platforms, blobs, strict=True):
+        config = parse_config(blob, spec.tags.sha_arch[platform])
+        if config.platform != platform:
+            raise RegistryError(
+                f"{spec.tags.sha_arch[platform]} is an image for {config.platform}, "
+                f"not {platform}: nothing written"
+            )
+        sources.add(config.source)
+    return sources.pop() if len(sources) == 1 else None
+
+
+async def _released_as(
+    client: RegistryClient,
+    repo: str,
+    version_tags: Callable[[Version], tuple[str, str]],
+    catalog: Catalog,
+    manifest: Manifest,
+) -> Version:
+    """The version whose index is `manifest`, newest first (a digest names no version)."""
+    for version in sorted(catalog.versions, reverse=True):
+        if await client.head_manifest(repo, version_tags(version)[0]) == manifest.digest:
+            return version
+    raise RegistryError(
+        f"{manifest.digest} is not the index of any released version; "
+        "latest carries released versions only"
+    )
+
+
+async def _put_all(client: RegistryClient, repo: str, writes: dict[str, Manifest]) -> None:
+    await _map(partial(_put, client, repo), list(writes.items()))
+
+
+async def _put(client: RegistryClient, repo: str, write: tuple[str, Manifest]) -> None:
+    await client.put_manifest(repo, *write)
+
+
+async def _map(fn: Callable[[A], Awaitable[T]], items: list[A]) -> list[T]:
+    """Run independent requests concurrently (bounded); the first failure cancels the rest."""
+    results: list[T | None] = [None] * len(items)
+    limiter = anyio.CapacityLimiter(CONCURRENCY)
+
+    async def run(i: int, item: A) -> None:
+        async with limiter:
+            results[i] = await fn(item)
+
+    try:
+        async with anyio.create_task_group() as group:
+            for i, item in enumerate(items):
+                group.start_soon(run, i, item)
+    except ExceptionGroup as group_error:
+        first = group_error.exceptions[0]
+        while isinstance(first, ExceptionGroup):
+            first = first.exceptions[0]
+        if isinstance(first, ReleaseError):
+            raise first from None
+        raise
+    return results  # type: ignore[return-value]
