@@ -1,0 +1,98 @@
+"""Fixtures over tests/support: real registries, proxies, token servers and tiny images.
+
+Each fixture owns what it starts and stops it at teardown, so no registry process or server
+thread outlives its test. Support modules import as `support.*` (pytest puts tests/ on
+sys.path because tests/ has no __init__.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.images import push_arch_images
+from support.proxy import Proxy, Sink, start_proxy, start_sink
+from support.registry import TEST_CREDS, Registry, start_registry
+from support.tokens import TokenServer
+
+RegistryFactory = Callable[..., Registry]
+ProxyFactory = Callable[..., Proxy]
+
+
+@pytest.fixture
+def registry_factory(tmp_path: Path) -> Iterator[RegistryFactory]:
+    """Start extra registries: factory(**start_registry kwargs); each gets its own storage."""
+    started: list[Registry] = []
+
+    def factory(**kwargs: Any) -> Registry:
+        reg = start_registry(tmp_path / f"registry-{len(started)}", **kwargs)
+        started.append(reg)
+        return reg
+
+    yield factory
+    for reg in started:
+        reg.stop()
+
+
+@pytest.fixture
+def registry(registry_factory: RegistryFactory) -> Registry:
+    """A fresh, empty, anonymous registry on 127.0.0.1 for this test."""
+    return registry_factory()
+
+
+@pytest.fixture
+def htpasswd_registry(registry_factory: RegistryFactory) -> Registry:
+    """A registry with Basic auth accepting TEST_CREDS."""
+    return registry_factory(htpasswd=TEST_CREDS)
+
+
+@pytest.fixture
+def token_server(tmp_path: Path) -> Iterator[TokenServer]:
+    """A GHCR-like token server that knows TEST_CREDS."""
+    server = TokenServer(tmp_path / "token-server", {TEST_CREDS[0]: TEST_CREDS[1]})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def token_registry(registry_factory: RegistryFactory, token_server: TokenServer) -> Registry:
+    """A registry with Bearer auth: tokens from `token_server` (pull/push for TEST_CREDS)."""
+    return registry_factory(token=token_server)
+
+
+@pytest.fixture
+def creds() -> tuple[str, str]:
+    """The credentials the auth-enabled fixtures accept."""
+    return TEST_CREDS
+
+
+@pytest.fixture
+def proxy_factory() -> Iterator[ProxyFactory]:
+    """factory(upstream_host, **start_proxy kwargs) -> Proxy; all stopped at teardown."""
+    started: list[Proxy] = []
+
+    def factory(upstream: str, **kwargs: Any) -> Proxy:
+        proxy = start_proxy(upstream, **kwargs)
+        started.append(proxy)
+        return proxy
+
+    yield factory
+    for proxy in started:
+        proxy.stop()
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    """A redirect target on 127.0.0.2 that records request headers."""
+    server = start_sink()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def two_arch_images() -> Callable[..., dict[str, str]]:
+    """push(host, repo, sha8, flavor="workers", archs=("amd64", "arm64"), seed="",
+    docker_format=False, creds=None) -> {"workers-sha-<sha8>-amd64": digest, ...}."""
+    return push_arch_images
