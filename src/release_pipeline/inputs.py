@@ -216,3 +216,20 @@ def parse_digest(text: str, field: str) -> str:
     if _DIGEST.fullmatch(text) is None:
         raise InvalidInput(field, "must be sha256: followed by 64 lower-case hex digits")
     return text
+
+
+_BUILD_ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+RESERVED_BUILD_ARGS = frozenset({"VERSION", "GIT_COMMIT"})
+
+
+def parse_build_args(pairs: list[str], field: str = "build_arg") -> list[tuple[str, str]]:
+    """`KEY=VALUE` pairs for the Dockerfile; VERSION and GIT_COMMIT are set by the release."""
+    parsed = []
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or _BUILD_ARG_NAME.fullmatch(name) is None:
+            raise InvalidInput(field, "must be KEY=VALUE with KEY a shell-style variable name")
+        if name in RESERVED_BUILD_ARGS:
+            raise InvalidInput(field, f"{name} is set by the release from --version/--sha")
+        parsed.append((name, value))
+    return parsed

@@ -1,0 +1,392 @@
+"""The Dagger module: `dagger call release` and the functions it is made of.
+
+Each function validates its arguments first (nothing is built or sent on bad input),
+then hands the work to `flow` (build/smoke/push order) and `release` (registry phase).
+Functions that read or write a registry are never cached by the engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Annotated
+
+import dagger
+from dagger import DefaultPath, Doc, Name
+
+from . import flow, release
+from .engine import (
+    THROWAWAY_IMAGE,
+    BuildOptions,
+    DaggerBackend,
+    Destination,
+    build_container,
+    destination,
+)
+from .engine import smoke_test as run_smoke_test
+from .errors import InvalidInput
+from .inputs import DEFAULT_FLAVOR, DEFAULT_PLATFORMS, parse_build_args, parse_platform
+from .report import PromoteReport, ReleaseReport
+from .specs import ReleaseSpec, promote_spec, release_spec
+from .tags import TagScheme
+from .typed_dagger import function, object_type, uncached_function
+
+SourceDir = Annotated[dagger.Directory, DefaultPath("."), Doc("build context with the Dockerfile")]
+VersionArg = Annotated[str, Doc("SemVer version to release, with or without v (e.g. v0.22.8)")]
+ShaArg = Annotated[str, Doc("full 40-hex git commit SHA the images are built from")]
+PlatformArg = Annotated[str, Doc("os/arch[/variant], e.g. linux/arm64")]
+SmokeArg = Annotated[
+    list[str],
+    Doc(
+        "command run in each built image before anything is pushed, "
+        "e.g. node,./scripts/smoke-test-workers.js"
+    ),
+]
+TargetArg = Annotated[str, Doc("Dockerfile target to build")]
+DockerfileArg = Annotated[str, Doc("path of the Dockerfile in the source")]
+BuildArgArg = Annotated[
+    list[str] | None,
+    Doc("extra KEY=VALUE build args (VERSION and GIT_COMMIT are set by the release)"),
+]
+SourceUrlArg = Annotated[str, Doc("repository URL for the org.opencontainers.image.source label")]
+ForceArg = Annotated[
+    bool,
+    Doc(
+        "overwrite version/SHA tags that hold other digests; rebuild and "
+        "re-push a per-arch image that already exists"
+    ),
+]
+
+
+@object_type
+class PlatformImage:
+    """One platform's image under its immutable SHA tag."""
+
+    platform: str = dagger.field()
+    tag: str = dagger.field()
+    digest: str = dagger.field()
+    reused: bool = dagger.field()
+
+
+@object_type
+class TagRef:
+    """A tag and the digest it points at after the run."""
+
+    tag: str = dagger.field()
+    digest: str = dagger.field()
+
+
+@object_type
+class Report:
+    """What a release did: pin `pinned` in deployments; every tag and digest is listed."""
+
+    image: str = dagger.field()
+    version: str = dagger.field()
+    sha: str = dagger.field()
+    flavor: str = dagger.field()
+    index_digest: str = dagger.field()
+    pinned: str = dagger.field()
+    platforms: list[PlatformImage] = dagger.field()
+    tags: list[TagRef] = dagger.field()
+    written: list[str] = dagger.field()
+    latest_moved: bool = dagger.field()
+    latest_reason: str = dagger.field()
+    dry_run: bool = dagger.field()
+    json: str = dagger.field()
+
+
+@object_type
+class Promotion:
+    """A floating tag moved to an existing release; `yanked` versions will not get it back."""
+
+    tag: str = dagger.field()
+    source: str = dagger.field()
+    digest: str = dagger.field()
+    pinned: str = dagger.field()
+    version: str = dagger.field()
+    yanked: list[str] = dagger.field()
+    written: list[str] = dagger.field()
+    json: str = dagger.field()
+
+
+@object_type
+class ReleasePipeline:
+    """Release a multi-arch image: build and smoke-test every platform, publish per-arch images
+    under an immutable SHA tag, merge them into one index under the version and SHA tags, and
+    move `latest-FLAVOR` only to the newest stable version, never backwards."""
+
+    image: Annotated[
+        str,
+        Doc(
+            "HOST[:PORT]/REPO to publish to (e.g. ghcr.io/org/app); empty: "
+            "a throwaway registry inside the engine"
+        ),
+    ] = ""
+    flavor: Annotated[str, Doc("image flavor, a tag suffix (empty: the production image)")] = (
+        DEFAULT_FLAVOR
+    )
+    platforms: Annotated[
+        list[str] | None, Doc("platforms to release (default linux/amd64, linux/arm64)")
+    ] = None
+    username: Annotated[str, Doc("registry user name")] = ""
+    password: Annotated[dagger.Secret | None, Doc("registry password or token")] = None
+    registry_service: Annotated[
+        dagger.Service | None,
+        Doc(
+            "reach the registry through this service, e.g. tcp://localhost:5000 for one on the "
+            "host; plain HTTP"
+        ),
+    ] = None
+
+    @function
+    def build(
+        self,
+        source: SourceDir,
+        platform: PlatformArg = "linux/amd64",
+        version: VersionArg = "0.0.0",
+        sha: ShaArg = "0" * 40,
+        target: TargetArg = "workers",
+        dockerfile: DockerfileArg = "Dockerfile",
+        build_arg: BuildArgArg = None,
+        source_url: SourceUrlArg = "",
+    ) -> dagger.Container:
+        """Build the Dockerfile target for one platform, with VERSION/GIT_COMMIT and OCI labels."""
+        spec = self._spec(version, sha, [platform])
+        return build_container(
+            self._options(source, spec, target, dockerfile, build_arg, source_url),
+            spec.platforms[0],
+        )
+
+    @function
+    async def smoke_test(
+        self,
+        container: Annotated[dagger.Container, Doc("a built image")],
+        command: SmokeArg,
+    ) -> str:
+        """Run the smoke command in the image; fails with its stderr on a non-zero exit."""
+        return await run_smoke_test(
+            container, _smoke(command), parse_platform(str(await container.platform()))
+        )
+
+    @uncached_function
+    async def publish_platform(
+        self,
+        source: SourceDir,
+        version: VersionArg,
+        sha: ShaArg,
+        platform: PlatformArg,
+        smoke_command: SmokeArg,
+        target: TargetArg = "workers",
+        dockerfile: DockerfileArg = "Dockerfile",
+        build_arg: BuildArgArg = None,
+        source_url: SourceUrlArg = "",
+        force: ForceArg = False,
+    ) -> PlatformImage:
+        """Build, smoke-test and push one platform to FLAVOR-sha-SHORT-ARCH (a native CI runner's
+        job). An image already under that tag is reused: a re-run resumes, it does not replace."""
+        spec = self._spec(version, sha, [platform])
+        backend = await self._backend(
+            source, spec, smoke_command, target, dockerfile, build_arg, source_url
+        )
+        result = await flow.publish_platform(backend, spec, spec.platforms[0], force=force)
+        return PlatformImage(
+            platform=result.platform,
+            tag=result.tag,
+            digest=result.digest or "",
+            reused=result.reused,
+        )
+
+    @uncached_function
+    async def merge(self, version: VersionArg, sha: ShaArg, force: ForceArg = False) -> Report:
+        """Tag the per-arch images as this version and publish the multi-arch index."""
+        spec = self._spec(version, sha)
+        dest = await self._destination()
+        async with dest.client() as client:
+            return _report(await release.merge(spec, client, force=force), [])
+
+    @uncached_function
+    async def plan(self, version: VersionArg, sha: ShaArg, force: ForceArg = False) -> Report:
+        """What merge would write and why; writes nothing, fails where merge would."""
+        spec = self._spec(version, sha)
+        dest = await self._destination()
+        async with dest.client(push=False) as client:
+            return _report(await release.plan(spec, client, force=force), [])
+
+    @uncached_function
+    async def promote(
+        self,
+        from_: Annotated[str, Name("from"), Doc("TAG or sha256:DIGEST to point at")],
+        to: Annotated[str, Doc("floating tag to move (default latest-FLAVOR)")] = "",
+    ) -> Promotion:
+        """Point a floating tag at an existing release, digest kept: the rollback verb. Moving
+        latest back yanks the newer versions it passes over, so re-runs cannot undo it."""
+        pspec = promote_spec(self.image or THROWAWAY_IMAGE, from_, to or None, self.flavor)
+        dest = await self._destination()
+        async with dest.client() as client:
+            done = await release.promote(dataclasses.replace(pspec, image=dest.image), client)
+        return _promotion(done)
+
+    @uncached_function
+    async def release(
+        self,
+        source: SourceDir,
+        version: VersionArg,
+        sha: ShaArg,
+        smoke_command: SmokeArg,
+        target: TargetArg = "workers",
+        dockerfile: DockerfileArg = "Dockerfile",
+        build_arg: BuildArgArg = None,
+        source_url: SourceUrlArg = "",
+        force: ForceArg = False,
+        dry_run: Annotated[bool, Doc("build and smoke-test only; publish nothing")] = False,
+    ) -> Report:
+        """The whole release in one engine: every platform built and smoke-tested concurrently
+        (nothing is published if any fails), then pushed, then merged."""
+        spec = self._spec(version, sha)
+        backend = await self._backend(
+            source, spec, smoke_command, target, dockerfile, build_arg, source_url
+        )
+        merged = None
+
+        async def merge() -> ReleaseReport:
+            nonlocal merged
+            async with backend.dest.client() as client:
+                merged = await release.merge(spec, client, force=force)
+            return merged
+
+        images, _ = await flow.release(backend, spec, merge, force=force, dry_run=dry_run)
+        if merged is None:
+            return _dry_run_report(spec, backend.dest, images)
+        return _report(merged, images)
+
+    # --- helpers: validation first, then the engine ----------------------------------------
+
+    def _spec(self, version: str, sha: str, platforms: list[str] | None = None) -> ReleaseSpec:
+        image = self.image or THROWAWAY_IMAGE
+        return release_spec(
+            image, version, sha, self.flavor, platforms or self.platforms or list(DEFAULT_PLATFORMS)
+        )
+
+    async def _destination(self) -> Destination:
+        return await destination(self.image, self.username, self.password, self.registry_service)
+
+    async def _backend(
+        self,
+        source: dagger.Directory,
+        spec: ReleaseSpec,
+        smoke_command: list[str],
+        target: str,
+        dockerfile: str,
+        build_arg: list[str] | None,
+        source_url: str,
+    ) -> DaggerBackend:
+        options = self._options(source, spec, target, dockerfile, build_arg, source_url)
+        command = _smoke(smoke_command)
+        dest = await self._destination()
+        return DaggerBackend(dest, options, command)
+
+    def _options(
+        self,
+        source: dagger.Directory,
+        spec: ReleaseSpec,
+        target: str,
+        dockerfile: str,
+        build_arg: list[str] | None,
+        source_url: str,
+    ) -> BuildOptions:
+        if not target:
+            raise InvalidInput("target", "must name the Dockerfile target to build")
+        return BuildOptions(
+            source,
+            spec.version,
+            spec.sha,
+            target,
+            dockerfile,
+            parse_build_args(build_arg or []),
+            source_url,
+        )
+
+
+def _smoke(command: list[str]) -> list[str]:
+    if not command or not command[0]:
+        raise InvalidInput(
+            "smoke_command", "is required: every image is smoke-tested before anything is published"
+        )
+    return command
+
+
+def _report(done: ReleaseReport, images: list[flow.PlatformResult]) -> Report:
+    reused = {r.platform: r.reused for r in images}
+    scheme = TagScheme(done.flavor)
+    platforms = [
+        PlatformImage(
+            platform=p,
+            tag=scheme.sha_arch_tag(done.sha, parse_platform(p)),
+            digest=digest,
+            reused=reused.get(p, True),
+        )
+        for p, digest in done.platforms.items()
+    ]
+    payload = json.loads(done.model_dump_json())
+    payload["images"] = [dataclasses.asdict(r) for r in images]
+    return Report(
+        image=done.image,
+        version=done.version,
+        sha=done.sha,
+        flavor=done.flavor,
+        index_digest=done.index_digest,
+        pinned=done.pinned,
+        platforms=platforms,
+        tags=[TagRef(tag=t, digest=d) for t, d in done.tags.items()],
+        written=done.written,
+        latest_moved=done.latest_moved,
+        latest_reason=done.latest_reason,
+        dry_run=done.dry_run,
+        json=json.dumps(payload, indent=2),
+    )
+
+
+def _dry_run_report(
+    spec: ReleaseSpec, dest: Destination, images: list[flow.PlatformResult]
+) -> Report:
+    payload = {
+        "image": str(dest.image),
+        "version": str(spec.version),
+        "sha": spec.sha,
+        "flavor": spec.flavor,
+        "dry_run": True,
+        "would_write": spec.tags.all(),
+        "images": [dataclasses.asdict(r) for r in images],
+    }
+    return Report(
+        image=str(dest.image),
+        version=str(spec.version),
+        sha=spec.sha,
+        flavor=spec.flavor,
+        index_digest="",
+        pinned="",
+        platforms=[
+            PlatformImage(platform=r.platform, tag=r.tag, digest=r.digest or "", reused=r.reused)
+            for r in images
+        ],
+        tags=[],
+        written=[],
+        latest_moved=False,
+        latest_reason="dry run: every platform built and passed its smoke test; nothing "
+        "was published.",
+        dry_run=True,
+        json=json.dumps(payload, indent=2),
+    )
+
+
+def _promotion(done: PromoteReport) -> Promotion:
+    return Promotion(
+        tag=done.tag,
+        source=done.source,
+        digest=done.digest,
+        pinned=done.pinned,
+        version=done.version or "",
+        yanked=done.yanked,
+        written=done.written,
+        json=done.model_dump_json(indent=2),
+    )

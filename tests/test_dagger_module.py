@@ -1,0 +1,203 @@
+"""The Dagger module, run offline through the SDK itself (no engine can run here).
+
+`__dagger_module__.get_result` is what the engine's Python runtime calls to run a
+function: the same argument conversion, the same constructor. Functions that need no
+engine (plan, merge, promote with no secret) run against the real local registry.
+Registration (what `dagger call` and `dag.release_pipeline()` see) is checked in a
+subprocess with the SDK's typedef builder and the engine call stubbed out.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from dagger.mod._exceptions import FunctionError
+from support.images import fetch_raw, list_tags_raw, push_arch_images
+
+from release_pipeline.errors import InvalidInput
+from release_pipeline.main import ReleasePipeline
+
+REPO = "testplanit/testplanit"
+SHA = "c804cace" + "5" * 32
+MODULE = ReleasePipeline.__dagger_module__  # type: ignore[attr-defined]
+
+
+async def call(state, name, args):
+    return await MODULE.get_result("ReleasePipeline", state, name, args)
+
+
+def test_constructor_defaults():
+    assert MODULE is not None
+    state = ReleasePipeline()
+    assert (state.image, state.flavor, state.platforms, state.username) == ("", "workers", None, "")
+    assert state.password is None and state.registry_service is None
+
+
+async def test_merge_plan_and_promote_run_through_the_sdk(registry):
+    push_arch_images(registry.host, REPO, SHA[:8])
+    push_arch_images(registry.host, REPO, "0badc0de")
+    state = {"image": f"{registry.host}/{REPO}"}
+
+    planned = await call(state, "plan", {"version": "v2.0.0", "sha": SHA})
+    assert planned["dry_run"] is True and len(list_tags_raw(registry.host, REPO)) == 4
+
+    merged = await call(state, "merge", {"version": "v2.0.0", "sha": SHA})
+    assert merged["latest_moved"] is True
+    assert merged["pinned"] == f"{registry.host}/{REPO}@{merged['index_digest']}"
+    assert fetch_raw(registry.host, REPO, "latest-workers")[2] == merged["index_digest"]
+    tags = {ref["tag"]: ref["digest"] for ref in merged["tags"]}
+    assert tags["2.0.0-workers"] == merged["index_digest"]
+    assert {p["platform"]: p["tag"] for p in merged["platforms"]} == {
+        "linux/amd64": f"workers-sha-{SHA[:8]}-amd64",
+        "linux/arm64": f"workers-sha-{SHA[:8]}-arm64",
+    }
+    assert json.loads(merged["json"])["index_digest"] == merged["index_digest"]
+
+    older = await call(state, "merge", {"version": "1.9.0", "sha": "0badc0de" + "0" * 32})
+    assert older["latest_moved"] is False
+
+    promoted = await call(state, "promote", {"from": "1.9.0-workers"})
+    assert promoted["yanked"] == ["2.0.0"] and promoted["tag"] == "latest-workers"
+    assert fetch_raw(registry.host, REPO, "latest-workers")[2] == promoted["digest"]
+
+
+async def test_flavor_and_platforms_come_from_the_constructor(registry):
+    push_arch_images(registry.host, REPO, SHA[:8], flavor="api", archs=("amd64", "s390x"))
+    state = {
+        "image": f"{registry.host}/{REPO}",
+        "flavor": "api",
+        "platforms": ["linux/s390x", "linux/amd64"],
+    }
+    merged = await call(state, "merge", {"version": "1.0.0", "sha": SHA})
+    assert {p["platform"] for p in merged["platforms"]} == {"linux/amd64", "linux/s390x"}
+    assert fetch_raw(registry.host, REPO, "latest-api")[2] == merged["index_digest"]
+
+
+@pytest.mark.parametrize(
+    "state,name,args,field",
+    [
+        ({"image": "https://ghcr.io/a/b"}, "merge", {"version": "1.0.0", "sha": SHA}, "image"),
+        ({"image": "ghcr.io/a/b"}, "plan", {"version": "1.0", "sha": SHA}, "version"),
+        (
+            {"image": "ghcr.io/a/b", "flavor": "a-b"},
+            "merge",
+            {"version": "1.0.0", "sha": SHA},
+            "flavor",
+        ),
+        ({"image": "ghcr.io/a/b"}, "promote", {"from": "bad tag"}, "from"),
+        (
+            {"image": "ghcr.io/a/b"},
+            "publish_platform",
+            {
+                "source": "Directory:x",
+                "version": "1.0.0",
+                "sha": SHA,
+                "platform": "linux/amd64",
+                "smoke_command": [],
+            },
+            "smoke_command",
+        ),
+        (
+            {"image": "ghcr.io/a/b"},
+            "release",
+            {
+                "source": "Directory:x",
+                "version": "1.0.0",
+                "sha": SHA,
+                "smoke_command": ["true"],
+                "build_arg": ["VERSION=1"],
+            },
+            "build_arg",
+        ),
+        (
+            {"image": "ghcr.io/a/b", "platforms": ["linux/amd64", "windows/amd64"]},
+            "merge",
+            {"version": "1.0.0", "sha": SHA},
+            "platform",
+        ),
+    ],
+)
+async def test_bad_input_fails_before_the_engine_or_registry(state, name, args, field):
+    # ghcr.io is unreachable here: reaching it, or the engine, would be a different error.
+    with pytest.raises(FunctionError) as err:
+        await call(state, name, args)
+    assert isinstance(err.value.__cause__, InvalidInput)
+    assert err.value.__cause__.field == field
+
+
+REGISTRATION = textwrap.dedent("""
+    import asyncio, json, os
+    os.environ["DAGGER_MAIN_OBJECT"] = "ReleasePipeline"
+    from dagger.client import gen
+
+    captured = []
+
+    async def fake_id(self):  # the one engine call registration makes
+        captured.append(self)
+        return "ModuleID:offline"
+
+    gen.Module.id = fake_id
+    from release_pipeline.main import ReleasePipeline
+
+    asyncio.run(ReleasePipeline.__dagger_module__._typedefs())
+    functions, current = {}, None
+
+    def walk(node):
+        global current
+        for sel in node._ctx.selections:
+            plain = {k: v for k, v in sel.args.items() if not hasattr(v, "_ctx")}
+            if sel.name == "function":
+                current = functions.setdefault(plain["name"], {"cache": None, "args": {}})
+            elif current is not None and sel.name == "withCachePolicy":
+                current["cache"] = plain["policy"]
+            elif current is not None and sel.name == "withArg":
+                current["args"][plain["name"]] = plain["description"]
+            for value in sel.args.values():
+                if hasattr(value, "_ctx"):
+                    walk(value)
+
+    walk(captured[0])
+    print(json.dumps(functions))
+""")
+
+
+def test_the_module_registers_every_function_documented_and_registry_calls_uncached():
+    done = subprocess.run(
+        [sys.executable, "-c", REGISTRATION],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    functions = json.loads(done.stdout)
+    assert set(functions) == {
+        "",
+        "build",
+        "smoke_test",
+        "publish_platform",
+        "merge",
+        "plan",
+        "promote",
+        "release",
+    }
+    for name, function in functions.items():
+        undocumented = [arg for arg, doc in function["args"].items() if not doc]
+        assert undocumented == [], f"{name or 'constructor'}: {undocumented}"
+    # Anything that reads or writes a registry must never be answered from the cache.
+    for name in ("publish_platform", "merge", "plan", "promote", "release"):
+        assert functions[name]["cache"] == "Never", name
+    assert functions["build"]["cache"] is None
+    assert set(functions[""]["args"]) == {
+        "image",
+        "flavor",
+        "platforms",
+        "username",
+        "password",
+        "registry_service",
+    }
+    assert "from" in functions["promote"]["args"]
