@@ -239,6 +239,7 @@ def test_publish_calls_publish_platform_with_constructor_flags_first(
         "--version=${{ needs.resolve.outputs.tag }}",
         "--sha=${{ needs.resolve.outputs.sha }}",
         "--platform=${{ matrix.platform }}",
+        "--smoke-command=${{ env.SMOKE_COMMAND }}",
     ]
     assert step["env"] == {"REGISTRY_PASSWORD": "${{ secrets.GITHUB_TOKEN }}"}
 
