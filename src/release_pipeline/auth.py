@@ -8,12 +8,12 @@ unless that host is loopback.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .errors import AuthError
+from .inputs import is_loopback_host
 
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
@@ -42,16 +42,6 @@ class Challenge:
         if scheme not in ("basic", "bearer"):
             raise AuthError(f"{host} asks for unsupported auth scheme {scheme[:20]!r}")
         return cls(scheme, dict(_PARAM.findall(rest)))
-
-
-def is_loopback_host(host: str) -> bool:
-    name = host.strip("[]")
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def check_realm(realm: str, registry_host: str) -> str:

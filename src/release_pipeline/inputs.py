@@ -63,6 +63,17 @@ def looks_like_flavor(word: str) -> bool:
     return _FLAVOR.fullmatch(word) is not None
 
 
+def is_loopback_host(name: str) -> bool:
+    """`localhost`, 127.0.0.0/8 or ::1 (brackets allowed): where plain HTTP stays on the machine."""
+    name = name.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class ImageRef:
     """`host[:port]/repository`, already validated."""
@@ -73,17 +84,9 @@ class ImageRef:
     @property
     def loopback(self) -> bool:
         """Loopback registries are spoken to over plain HTTP; all others over HTTPS."""
-        name = (
-            self.host.rsplit(":", 1)[0]
-            if not self.host.startswith("[")
-            else (self.host[1 : self.host.index("]")])
-        )
-        if name == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(name).is_loopback
-        except ValueError:
-            return False
+        bracketed = self.host.startswith("[")
+        name = self.host[1 : self.host.index("]")] if bracketed else self.host.rsplit(":", 1)[0]
+        return is_loopback_host(name)
 
     def __str__(self) -> str:
         return f"{self.host}/{self.repository}"
