@@ -79,11 +79,17 @@ async def publish_platform(
     tag = spec.tags.sha_arch[platform]
     if not force and (digest := await backend.existing(tag)) is not None:
         return PlatformResult(str(platform), tag, digest, reused=True)
-    image = await backend.build(platform)
-    await backend.smoke_test(image, platform)
+    image = await _tested_image(backend, platform)
     return PlatformResult(
         str(platform), tag, await backend.publish(image, platform, tag), reused=False
     )
+
+
+async def _tested_image(backend: Backend[Image], platform: Platform) -> Image:
+    """Build and smoke-test: the only way an image reaches `publish`."""
+    image = await backend.build(platform)
+    await backend.smoke_test(image, platform)
+    return image
 
 
 async def release(
@@ -107,12 +113,9 @@ async def release(
 
     async def build_and_test(platform: Platform) -> None:
         try:
-            image = await backend.build(platform)
-            await backend.smoke_test(image, platform)
+            built[platform] = await _tested_image(backend, platform)
         except ReleaseError as exc:
             failures[str(platform)] = str(exc)
-        else:
-            built[platform] = image
 
     async with anyio.create_task_group() as group:
         for platform in to_build:
@@ -130,9 +133,14 @@ async def release(
             p: PlatformResult(str(p), spec.tags.sha_arch[p], None, reused=False) for p in built
         }
         return [results[p] for p in platforms], None
-    for platform, image in built.items():
-        digest = await backend.publish(image, platform, spec.tags.sha_arch[platform])
+
+    async def publish(platform: Platform, image: Image) -> None:
+        tag = spec.tags.sha_arch[platform]
         results[platform] = PlatformResult(
-            str(platform), spec.tags.sha_arch[platform], digest, reused=False
+            str(platform), tag, await backend.publish(image, platform, tag), reused=False
         )
+
+    async with anyio.create_task_group() as group:  # every image passed: push them together
+        for platform, image in built.items():
+            group.start_soon(publish, platform, image)
     return [results[p] for p in platforms], await merge()
