@@ -67,6 +67,9 @@ async def execute(args: argparse.Namespace, password: str | None) -> ReleaseRepo
         raise InvalidInput("username", f"is required when ${PASSWORD_ENV} is set")
     if args.username and not password:
         raise InvalidInput(PASSWORD_ENV, "must be set when --username is given")
+    if args.username and (":" in args.username or not args.username.isprintable()):
+        # Basic auth joins user:password, so a ':' would move part of the name into the password.
+        raise InvalidInput("username", "must be printable, with no ':' (Basic auth splits on it)")
     credentials = Credentials(args.username, password) if args.username and password else None
     if args.command == "promote":
         pspec = promote_spec(args.image, args.source, args.target, args.flavor)

@@ -129,8 +129,11 @@ def _check_host(host: str, field: str) -> None:
     else:
         name, colon, port = host.partition(":")
         has_port = bool(colon)
-        if _HOSTNAME.fullmatch(name) is None:
-            raise InvalidInput(field, "host must be a lower-case DNS name or IP address")
+        if len(name) > 253 or _HOSTNAME.fullmatch(name) is None:
+            raise InvalidInput(
+                field,
+                "host must be a lower-case DNS name of at most 253 characters, or an IP address",
+            )
         if "." not in name and name != "localhost" and not has_port:
             raise InvalidInput(field, "must start with the registry host (e.g. ghcr.io/org/app)")
     if has_port and (not port.isdigit() or port.startswith("0") or not 0 < int(port) < 65536):

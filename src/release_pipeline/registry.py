@@ -247,7 +247,8 @@ class RegistryClient:
                 continue
             if resp.status == 401 and url.startswith(self._origin + "/"):
                 if reauthenticated:
-                    raise AuthError(self._refused())
+                    challenge = resp.headers.get("www-authenticate")
+                    raise AuthError(self._refused(challenge, f"{method} {urlsplit(url).path}"))
                 await self._authenticate(resp.headers.get("www-authenticate"), repository)
                 reauthenticated = True
                 continue
@@ -282,10 +283,16 @@ class RegistryClient:
             return self._credentials.basic()
         return None
 
-    def _refused(self) -> str:
+    def _refused(self, challenge: str | None = None, request: str = "this request") -> str:
         if self._credentials is None:
             return f"{self.host} requires credentials (set --username and REGISTRY_PASSWORD)"
-        return f"{self.host} refused the credentials of user {self._credentials.username!r}"
+        user = self._credentials.username
+        if challenge and 'error="insufficient_scope"' in challenge:  # a token, but too weak
+            return (
+                f"{self.host} accepted user {user!r} but did not grant the access {request} "
+                "needs (insufficient_scope: a read-only token?)"
+            )
+        return f"{self.host} refused the credentials of user {user!r}"
 
     async def _authenticate(self, header: str | None, repository: str) -> None:
         challenge = Challenge.parse(header, self.host)
@@ -326,7 +333,11 @@ class RegistryClient:
     def _expect(self, resp: _Response, ok: tuple[int, ...], what: str) -> None:
         if resp.status in ok:
             return
-        if resp.status in (401, 403):
+        if resp.status == 403:  # authenticated (or anonymous) but not allowed: not a login issue
+            who = "anonymous" if self._credentials is None else repr(self._credentials.username)
+            detail = f"{resp.status} {_describe(resp)}".rstrip()
+            raise AuthError(f"{what}: {self.host} denied it to {who} ({detail})")
+        if resp.status == 401:
             raise AuthError(f"{what}: {self._refused()} ({resp.status} {_error_code(resp)})")
         raise RegistryError(f"{what}: registry answered {resp.status} {_describe(resp)}".rstrip())
 
@@ -346,9 +357,11 @@ def _describe(resp: _Response) -> str:
     """The first distribution-spec error, e.g. `MANIFEST_UNKNOWN: manifest unknown`."""
     try:
         first = json.loads(resp.body)["errors"][0]
-        return f"{str(first.get('code', ''))[:40]}: {str(first.get('message', ''))[:160]}"
+        text = f"{str(first.get('code', ''))[:40]}: {str(first.get('message', ''))[:160]}"
     except (ValueError, KeyError, IndexError, TypeError, AttributeError, UnicodeDecodeError):
         return ""
+    # Registry text reaches CI logs: no control characters, no `::` workflow commands.
+    return "".join(c if c.isprintable() else "?" for c in text).replace("::", ": :")
 
 
 def _retry_after_seconds(value: str) -> float | None:

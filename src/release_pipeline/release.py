@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import anyio
 
-from .errors import RegistryError, ReleaseError, TagConflict
+from .errors import NotFound, RegistryError, ReleaseError, TagConflict
 from .inputs import Platform
 from .manifests import MAX_MANIFEST_BYTES, SOURCE, Manifest, build_index, parse_config
 from .registry import RegistryClient
@@ -96,9 +96,11 @@ async def merge(
         await _put_all(client, repo, per_arch_writes)
         await _put_all(client, repo, index_writes)
 
-    move, reason = _latest_decision(spec, spec.scheme.catalog(listed))
+    catalog = spec.scheme.catalog(listed)
+    move, reason = _latest_decision(spec, catalog)
     latest_digest: str | None = None
-    if move and not writes and tags.latest in listed:
+    could_hold_latest = spec.version.stable and spec.version not in catalog.yanked
+    if could_hold_latest and not writes and tags.latest in listed:
         latest_digest = await client.head_manifest(repo, tags.latest)  # re-run: maybe in place
     latest_moved = False
     if move and latest_digest != index.digest:
@@ -109,6 +111,17 @@ async def merge(
             latest_digest, reason = await _converge(spec, client, index, reason)
     elif move:
         reason = f"{spec.version} is the newest stable version; {tags.latest} already points at it."
+    elif latest_digest == index.digest and not dry_run:
+        # A run of this release moved latest, then failed before its re-list could put it
+        # back on a newer version that landed meanwhile: this re-run finishes that step.
+        latest_digest, settled = await _converge(spec, client, index, reason)
+        if latest_digest != index.digest:
+            writes[tags.latest] = index
+            latest_moved = True
+            reason = (
+                f"an earlier run left {tags.latest} on {spec.version}; "
+                + settled.rsplit("; ", 1)[-1]
+            )
 
     result = {t: m.digest for t, m in desired.items()}
     result |= {tag: images[p].digest for p, tag in tags.sha_arch.items()}
@@ -204,20 +217,33 @@ async def _converge(
     """
     repo, scheme, latest = spec.image.repository, spec.scheme, spec.tags.latest
     digest, target = ours.digest, spec.version
-    for _ in range(CONVERGE_ROUNDS):
-        newest = scheme.catalog(await client.list_tags(repo)).newest_stable()
-        if newest is None or newest == target:
-            return digest, reason
-        manifest = await client.get_manifest(repo, scheme.version_tags(newest)[0])
-        await client.put_manifest(repo, latest, manifest)
+    for round_ in range(CONVERGE_ROUNDS):
+        try:
+            newest = scheme.catalog(await client.list_tags(repo)).newest_stable()
+            if newest is None or newest == target:
+                return digest, reason
+            try:
+                manifest = await client.get_manifest(repo, scheme.version_tags(newest)[0])
+            except NotFound:
+                # Listed but not readable yet: its release is mid-PUT, or the registry lags
+                # behind its own writes (GHCR). Look again shortly.
+                await anyio.sleep(0.05 * 2**round_)
+                continue
+            if manifest.digest != digest:  # versions of one commit share their index
+                await client.put_manifest(repo, latest, manifest)
+        except RegistryError as exc:
+            raise type(exc)(
+                f"{latest} now points at {target}, but checking for a newer release failed "
+                f"({exc}); re-run this release to settle {latest}"
+            ) from None
         digest, target = manifest.digest, newest
         reason = (
             f"{spec.version} was newest when this release read the tags, but {newest} "
             f"is now; {latest} points at {newest}."
         )
     raise RegistryError(
-        f"{latest} did not settle after {CONVERGE_ROUNDS} rounds of concurrent "
-        "releases; re-run the release to settle it"
+        f"{latest} did not settle after {CONVERGE_ROUNDS} rounds of concurrent releases "
+        f"(or {target}'s newer versions stayed unreadable); re-run the release to settle it"
     )
 
 
