@@ -17,6 +17,7 @@ from typing import Generic, Protocol, TypeVar
 
 import anyio
 
+from .concurrency import map_concurrently
 from .errors import ReleaseError
 from .inputs import Platform
 from .report import ReleaseReport
@@ -134,13 +135,11 @@ async def release(
         }
         return [results[p] for p in platforms], None
 
-    async def publish(platform: Platform, image: Image) -> None:
+    async def publish(platform: Platform) -> PlatformResult:
         tag = spec.tags.sha_arch[platform]
-        results[platform] = PlatformResult(
-            str(platform), tag, await backend.publish(image, platform, tag), reused=False
-        )
+        digest = await backend.publish(built[platform], platform, tag)
+        return PlatformResult(str(platform), tag, digest, reused=False)
 
-    async with anyio.create_task_group() as group:  # every image passed: push them together
-        for platform, image in built.items():
-            group.start_soon(publish, platform, image)
+    # Every image passed its smoke test: push them together.
+    results |= dict(zip(built, await map_concurrently(publish, list(built)), strict=True))
     return [results[p] for p in platforms], await merge()

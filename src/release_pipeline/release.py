@@ -16,13 +16,13 @@ Order of a merge, and why:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from functools import partial
-from typing import TypeVar
 
 import anyio
 
-from .errors import NotFound, RegistryError, ReleaseError, TagConflict
+from .concurrency import map_concurrently
+from .errors import NotFound, RegistryError, TagConflict
 from .inputs import Platform
 from .manifests import MAX_MANIFEST_BYTES, SOURCE, Manifest, build_index, parse_config
 from .registry import RegistryClient
@@ -31,9 +31,6 @@ from .specs import PromoteSpec, ReleaseSpec
 from .tags import Catalog
 from .versions import Version
 
-T = TypeVar("T")
-A = TypeVar("A")
-CONCURRENCY = 8  # parallel requests per stage: enough for 4+ platforms, polite to registries
 CONVERGE_ROUNDS = 5
 
 
@@ -55,7 +52,9 @@ async def merge(
             "(publish-platform pushes them before merge)"
         )
     platforms = list(tags.sha_arch)
-    fetched = await _map(partial(client.get_manifest, repo), [tags.sha_arch[p] for p in platforms])
+    fetched = await map_concurrently(
+        partial(client.get_manifest, repo), [tags.sha_arch[p] for p in platforms]
+    )
     images = dict(zip(platforms, fetched, strict=True))
     for platform, image in images.items():
         if image.is_index:
@@ -71,7 +70,7 @@ async def merge(
     others = [t for p in platforms for t in tags.version_arch[p]] + list(tags.index[1:])
     current: dict[str, str | None] = dict.fromkeys(others)
     present = [t for t in others if t in listed]
-    heads = await _map(partial(client.head_manifest, repo), present)
+    heads = await map_concurrently(partial(client.head_manifest, repo), present)
     current.update(zip(present, heads, strict=True))
     current[sha_tag] = held_sha_index.digest if held_sha_index else None
 
@@ -173,7 +172,7 @@ async def promote(spec: PromoteSpec, client: RegistryClient) -> PromoteReport:
             v for v in catalog.versions if v.stable and v > version and v not in catalog.yanked
         )
     markers = {scheme.yank_marker(v): scheme.version_tags(v)[0] for v in yank}
-    yanked = await _map(partial(client.get_manifest, repo), list(markers.values()))
+    yanked = await map_concurrently(partial(client.get_manifest, repo), list(markers.values()))
     # Markers first: a release re-run racing this rollback then already sees them.
     await _put_all(client, repo, dict(zip(markers, yanked, strict=True)))
     await client.put_manifest(repo, spec.target, manifest)
@@ -267,7 +266,9 @@ async def _verified_source(
     repo = spec.image.repository
     platforms = list(images)
     configs = [images[p].config().digest for p in platforms]
-    blobs = await _map(partial(client.get_blob, repo, max_bytes=MAX_MANIFEST_BYTES), configs)
+    blobs = await map_concurrently(
+        partial(client.get_blob, repo, max_bytes=MAX_MANIFEST_BYTES), configs
+    )
     sources = set()
     for platform, blob in zip(platforms, blobs, strict=True):
         config = parse_config(blob, spec.tags.sha_arch[platform])
@@ -298,31 +299,8 @@ async def _released_as(
 
 
 async def _put_all(client: RegistryClient, repo: str, writes: dict[str, Manifest]) -> None:
-    await _map(partial(_put, client, repo), list(writes.items()))
+    await map_concurrently(partial(_put, client, repo), list(writes.items()))
 
 
 async def _put(client: RegistryClient, repo: str, write: tuple[str, Manifest]) -> None:
     await client.put_manifest(repo, *write)
-
-
-async def _map(fn: Callable[[A], Awaitable[T]], items: list[A]) -> list[T]:
-    """Run independent requests concurrently (bounded); the first failure cancels the rest."""
-    results: list[T | None] = [None] * len(items)
-    limiter = anyio.CapacityLimiter(CONCURRENCY)
-
-    async def run(i: int, item: A) -> None:
-        async with limiter:
-            results[i] = await fn(item)
-
-    try:
-        async with anyio.create_task_group() as group:
-            for i, item in enumerate(items):
-                group.start_soon(run, i, item)
-    except ExceptionGroup as group_error:
-        first = group_error.exceptions[0]
-        while isinstance(first, ExceptionGroup):
-            first = first.exceptions[0]
-        if isinstance(first, ReleaseError):
-            raise first from None
-        raise
-    return results  # type: ignore[return-value]
