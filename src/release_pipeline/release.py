@@ -17,6 +17,7 @@ Order of a merge, and why:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 import anyio
@@ -95,36 +96,15 @@ async def merge(
         await _put_all(client, repo, per_arch_writes)
         await _put_all(client, repo, index_writes)
 
-    catalog = spec.scheme.catalog(listed)
-    move, reason = _latest_decision(spec, catalog)
-    latest_digest: str | None = None
-    could_hold_latest = spec.version.stable and spec.version not in catalog.yanked
-    if could_hold_latest and not writes and tags.latest in listed:
-        latest_digest = await client.head_manifest(repo, tags.latest)  # re-run: maybe in place
-    latest_moved = False
-    if move and latest_digest != index.digest:
+    latest = await _settle_latest(
+        spec, client, index, listed, anything_written=bool(writes), dry_run=dry_run
+    )
+    if latest.written:
         writes[tags.latest] = index
-        if not dry_run:
-            await client.put_manifest(repo, tags.latest, index)
-            latest_moved = True
-            latest_digest, reason = await _converge(spec, client, index, reason)
-    elif move:
-        reason = f"{spec.version} is the newest stable version; {tags.latest} already points at it."
-    elif latest_digest == index.digest and not dry_run:
-        # A run of this release moved latest, then failed before its re-list could put it
-        # back on a newer version that landed meanwhile: this re-run finishes that step.
-        latest_digest, settled = await _converge(spec, client, index, reason)
-        if latest_digest != index.digest:
-            writes[tags.latest] = index
-            latest_moved = True
-            reason = (
-                f"an earlier run left {tags.latest} on {spec.version}; "
-                + settled.rsplit("; ", 1)[-1]
-            )
 
     result = {t: m.digest for t, m in desired.items()}
     result |= {tag: images[p].digest for p, tag in tags.sha_arch.items()}
-    if (latest_digest == index.digest) or (move and dry_run):
+    if latest.digest == index.digest:
         result[tags.latest] = index.digest
     return ReleaseReport(
         image=str(spec.image),
@@ -138,8 +118,8 @@ async def merge(
         written=sorted(writes),
         unchanged=sorted(set(desired) - set(writes)),
         replaced={t: held for t, held, _ in conflicts},
-        latest_moved=latest_moved,
-        latest_reason=reason,
+        latest_moved=latest.written and not dry_run,
+        latest_reason=latest.reason,
         dry_run=dry_run,
     )
 
@@ -205,10 +185,62 @@ def _latest_decision(spec: ReleaseSpec, catalog: Catalog) -> tuple[bool, str]:
     return True, f"{version} is the newest stable version; {latest} now points at it."
 
 
+@dataclass(frozen=True)
+class _Latest:
+    written: bool  # this run PUT latest-F (a dry run: would PUT it)
+    digest: str | None  # where latest-F points after the run, when known
+    reason: str
+
+
+async def _settle_latest(
+    spec: ReleaseSpec,
+    client: RegistryClient,
+    index: Manifest,
+    listed: set[str],
+    *,
+    anything_written: bool,
+    dry_run: bool,
+) -> _Latest:
+    """Move `latest-F` to this release only if it is the newest live version."""
+    repo, latest, version = spec.image.repository, spec.tags.latest, spec.version
+    catalog = spec.scheme.catalog(listed)
+    move, reason = _latest_decision(spec, catalog)
+    held = None
+    if version.stable and version not in catalog.yanked and not anything_written:
+        # A re-run: latest may already be ours (or left on ours by an interrupted run).
+        held = await client.head_manifest(repo, latest) if latest in listed else None
+    if move and held == index.digest:
+        return _Latest(
+            False, held, f"{version} is the newest stable version; {latest} already points at it."
+        )
+    if move:
+        if dry_run:
+            return _Latest(True, index.digest, reason)
+        await client.put_manifest(repo, latest, index)
+        digest, settled = await _converge(spec, client, index)
+        if settled != version:
+            reason = (
+                f"{version} was newest when this release read the tags, but {settled} "
+                f"is now; {latest} points at {settled}."
+            )
+        return _Latest(True, digest, reason)
+    if held == index.digest and not dry_run:
+        # An earlier run of this release moved latest, then failed before its re-list could
+        # put it on a newer version that landed meanwhile: finish that step now.
+        digest, settled = await _converge(spec, client, index)
+        if digest != index.digest:
+            return _Latest(
+                True,
+                digest,
+                f"an earlier run left {latest} on {version}; {latest} points at {settled}.",
+            )
+    return _Latest(False, held, reason)
+
+
 async def _converge(
-    spec: ReleaseSpec, client: RegistryClient, ours: Manifest, reason: str
-) -> tuple[str, str]:
-    """After moving latest, make sure it ends on the newest live version.
+    spec: ReleaseSpec, client: RegistryClient, ours: Manifest
+) -> tuple[str, Version]:
+    """After moving latest, make sure it ends on the newest live version; return where.
 
     Another release may have published a newer version (or a rollback yanked ours) between
     our tag list and our PUT. Every release does this check after its own PUT, so the last
@@ -220,7 +252,7 @@ async def _converge(
         try:
             newest = scheme.catalog(await client.list_tags(repo)).newest_stable()
             if newest is None or newest == target:
-                return digest, reason
+                return digest, target
             try:
                 manifest = await client.get_manifest(repo, scheme.version_tags(newest)[0])
             except NotFound:
@@ -236,10 +268,6 @@ async def _converge(
                 f"({exc}); re-run this release to settle {latest}"
             ) from None
         digest, target = manifest.digest, newest
-        reason = (
-            f"{spec.version} was newest when this release read the tags, but {newest} "
-            f"is now; {latest} points at {newest}."
-        )
     raise RegistryError(
         f"{latest} did not settle after {CONVERGE_ROUNDS} rounds of concurrent releases "
         f"(or {target}'s newer versions stayed unreadable); re-run the release to settle it"
