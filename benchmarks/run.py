@@ -837,6 +837,23 @@ class Bench:
         steps = env.peers.release_cmds(env.proxy.host, repo, version, sha, platforms)
         return env.peers.perform(env.meter, steps)
 
+    def paired_releases(
+        self, env: Env, name: str, version: str, platforms: Sequence[str], passes: int = 1
+    ) -> tuple[list[list[Sample]], list[list[Sample]]]:
+        """Per run, seed twin repositories alike; the project releases into one and the peers
+        into the other, `passes` times each. Returns (ours, theirs), indexed [pass][run]."""
+        ours: list[list[Sample]] = [[] for _ in range(passes)]
+        theirs: list[list[Sample]] = [[] for _ in range(passes)]
+        for i in range(self.runs):
+            sha = sha_for(f"{name}-{i}")
+            repo_p, repo_d = f"bench/{name}-p{i}", f"bench/{name}-d{i}"
+            for repo in (repo_p, repo_d):
+                env.seeder.per_arch(repo, sha, platforms)
+            for n in range(passes):
+                ours[n].append(self.release(env, repo_p, version, sha, platforms))
+                theirs[n].append(self.peer_release(env, repo_d, version, sha, platforms))
+        return ours, theirs
+
     def cross_check(self, samples: Iterable[Sample]) -> str:
         """The client's own count (client.stats.by_method) against the proxy's."""
         for s in samples:
@@ -858,16 +875,9 @@ class Bench:
 
     def first_release_and_rerun(self, env: Env) -> None:
         version = "0.22.8"
-        ours, theirs, rerun_ours, rerun_theirs = [], [], [], []
-        for i in range(self.runs):
-            sha = sha_for(f"first-{i}")
-            repo_p, repo_d = f"bench/first-p{i}", f"bench/first-d{i}"
-            for repo in (repo_p, repo_d):
-                env.seeder.per_arch(repo, sha, TWO)
-            ours.append(self.release(env, repo_p, version, sha, TWO))
-            theirs.append(self.peer_release(env, repo_d, version, sha, TWO))
-            rerun_ours.append(self.release(env, repo_p, version, sha, TWO))
-            rerun_theirs.append(self.peer_release(env, repo_d, version, sha, TWO))
+        (ours, rerun_ours), (theirs, rerun_theirs) = self.paired_releases(
+            env, "first", version, TWO, passes=2
+        )
         if not all(s.extra["report"]["latest_moved"] for s in ours):
             raise SystemExit("workload 1: the project did not move latest")
         rows = [
@@ -922,14 +932,7 @@ class Bench:
 
     def first_release_with_auth(self, env: Env) -> None:
         version = "0.22.8"
-        ours, theirs = [], []
-        for i in range(self.runs):
-            sha = sha_for(f"auth-{i}")
-            repo_p, repo_d = f"bench/auth-p{i}", f"bench/auth-d{i}"
-            for repo in (repo_p, repo_d):
-                env.seeder.per_arch(repo, sha, TWO)
-            ours.append(self.release(env, repo_p, version, sha, TWO))
-            theirs.append(self.peer_release(env, repo_d, version, sha, TWO))
+        (ours,), (theirs,) = self.paired_releases(env, "auth", version, TWO)
         rows = [
             Row("project: merge", ours),
             Row("peers: skopeo copy + docker manifest", theirs),
@@ -1065,14 +1068,7 @@ class Bench:
 
     def four_platforms(self, env: Env) -> None:
         version = "0.22.8"
-        ours, theirs = [], []
-        for i in range(self.runs):
-            sha = sha_for(f"four-{i}")
-            repo_p, repo_d = f"bench/four-p{i}", f"bench/four-d{i}"
-            for repo in (repo_p, repo_d):
-                env.seeder.per_arch(repo, sha, FOUR)
-            ours.append(self.release(env, repo_p, version, sha, FOUR))
-            theirs.append(self.peer_release(env, repo_d, version, sha, FOUR))
+        (ours,), (theirs,) = self.paired_releases(env, "four", version, FOUR)
         rows = [
             Row("project: merge", ours),
             Row("peers: skopeo copy + docker manifest", theirs),
