@@ -54,6 +54,10 @@ def merge(capsys, host, version, n, *extra):
     )
 
 
+def promote(capsys, host, *args):
+    return cli(capsys, "promote", "--image", f"{host}/{REPO}", *args)
+
+
 def digest_of(host, tag):
     return fetch_raw(host, REPO, tag)[2]
 
@@ -216,9 +220,7 @@ def test_rollback_sticks_until_a_newer_version(registry, capsys):
     _, bad, _ = merge(capsys, host, "1.1.0", 2)
     assert digest_of(host, "latest-workers") == bad["index_digest"]
 
-    code, rollback, err = cli(
-        capsys, "promote", "--image", f"{host}/{REPO}", "--from", "1.0.0-workers"
-    )
+    code, rollback, err = promote(capsys, host, "--from", "1.0.0-workers")
     assert code == 0, err
     assert rollback["yanked"] == ["1.1.0"] and rollback["version"] == "1.0.0"
     assert digest_of(host, "latest-workers") == good["index_digest"] == rollback["digest"]
@@ -239,16 +241,12 @@ def test_promote_by_digest_finds_the_version_and_can_move_other_floating_tags(re
     push_commit(host, 2)
     _, one, _ = merge(capsys, host, "1.0.0", 1)
     merge(capsys, host, "2.0.0", 2)
-    code, by_digest, err = cli(
-        capsys, "promote", "--image", f"{host}/{REPO}", "--from", one["index_digest"]
-    )
+    code, by_digest, err = promote(capsys, host, "--from", one["index_digest"])
     assert code == 0, err
     assert by_digest["version"] == "1.0.0" and by_digest["yanked"] == ["2.0.0"]
-    code, canary, _ = cli(
+    code, canary, _ = promote(
         capsys,
-        "promote",
-        "--image",
-        f"{host}/{REPO}",
+        host,
         "--from",
         "2.0.0-workers",
         "--to",
@@ -256,11 +254,9 @@ def test_promote_by_digest_finds_the_version_and_can_move_other_floating_tags(re
     )
     assert code == 0 and canary["yanked"] == []
     assert digest_of(host, "canary-workers") == digest_of(host, "2.0.0-workers")
-    code, _, err = cli(
+    code, _, err = promote(
         capsys,
-        "promote",
-        "--image",
-        f"{host}/{REPO}",
+        host,
         "--from",
         "2.0.0-workers",
         "--to",
