@@ -223,7 +223,7 @@ class ReleasePipeline:
         pspec = promote_spec(self.image or THROWAWAY_IMAGE, from_, to or None, self.flavor)
         dest = await self._destination()
         async with dest.client() as client:
-            done = await release.promote(dataclasses.replace(pspec, image=dest.image), client)
+            done = await release.promote(pspec, client)
         return _promotion(done)
 
     @uncached_function
@@ -246,15 +246,12 @@ class ReleasePipeline:
         backend = await self._backend(
             source, spec, smoke_command, target, dockerfile, build_arg, source_url
         )
-        merged = None
 
         async def merge() -> ReleaseReport:
-            nonlocal merged
             async with backend.dest.client() as client:
-                merged = await release.merge(spec, client, force=force)
-            return merged
+                return await release.merge(spec, client, force=force)
 
-        images, _ = await flow.release(backend, spec, merge, force=force, dry_run=dry_run)
+        images, merged = await flow.release(backend, spec, merge, force=force, dry_run=dry_run)
         if merged is None:
             return _dry_run_report(spec, backend.dest, images)
         return _report(merged, images)
