@@ -54,7 +54,7 @@ class Manifest:
         """Check bytes from a registry: JSON object of a known type, under the size limit."""
         if len(raw) > MAX_MANIFEST_BYTES:
             raise RegistryError(f"{where}: manifest is larger than 4 MiB")
-        body = _json_object(raw, where)
+        body = json_object(raw, where)
         media_type = body.get("mediaType") or content_type.split(";")[0].strip()
         if media_type not in INDEX_TYPES | IMAGE_TYPES:
             raise RegistryError(f"{where}: unsupported manifest media type {media_type[:80]!r}")
@@ -71,11 +71,11 @@ class Manifest:
         return Descriptor(self.media_type, self.digest, len(self.raw), platform)
 
     def config(self) -> Descriptor:
-        body = _json_object(self.raw, self.digest)
+        body = json_object(self.raw, self.digest)
         return _descriptor(body.get("config"), self.digest, "config")
 
     def children(self) -> list[Descriptor]:
-        body = _json_object(self.raw, self.digest)
+        body = json_object(self.raw, self.digest)
         entries = body.get("manifests")
         if not isinstance(entries, list):
             raise RegistryError(f"{self.digest}: index has no manifests list")
@@ -91,7 +91,7 @@ class Manifest:
         return children
 
     def annotation(self, key: str) -> str | None:
-        annotations = _json_object(self.raw, self.digest).get("annotations")
+        annotations = json_object(self.raw, self.digest).get("annotations")
         value = annotations.get(key) if isinstance(annotations, dict) else None
         return value if isinstance(value, str) else None
 
@@ -104,7 +104,7 @@ class ImageConfig:
 
 def parse_config(raw: bytes, where: str) -> ImageConfig:
     """The platform and source label an image config declares."""
-    body = _json_object(raw, where)
+    body = json_object(raw, where)
     arch, os_ = body.get("architecture"), body.get("os")
     variant = body.get("variant") or None
     if not isinstance(arch, str) or not isinstance(os_, str) or not arch or not os_:
@@ -159,7 +159,8 @@ def build_index(children: list[Descriptor], revision: str, source: str | None) -
     return Manifest(raw, body["mediaType"], digest_of(raw))
 
 
-def _json_object(raw: bytes, where: str) -> dict[str, Any]:
+def json_object(raw: bytes, where: str) -> dict[str, Any]:
+    """Registry bytes that must be one JSON object; anything else is a clear error."""
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

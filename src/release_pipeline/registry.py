@@ -22,7 +22,7 @@ import httpx
 from .auth import Challenge, Credentials, check_realm
 from .errors import AuthError, NotFound, RegistryError
 from .inputs import ImageRef
-from .manifests import ACCEPT, MAX_MANIFEST_BYTES, Manifest, digest_of
+from .manifests import ACCEPT, MAX_MANIFEST_BYTES, Manifest, digest_of, json_object
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
@@ -126,8 +126,7 @@ class RegistryClient:
             if resp.status == 404 and page == 0 and _error_code(resp) == "NAME_UNKNOWN":
                 return []
             self._expect(resp, (200,), f"list tags of {repository}")
-            body = _json(resp.body, f"tag list of {repository}")
-            page_tags = body.get("tags") if isinstance(body, dict) else None
+            page_tags = json_object(resp.body, f"tag list of {repository}").get("tags")
             if page_tags is not None and not (
                 isinstance(page_tags, list) and all(isinstance(t, str) for t in page_tags)
             ):
@@ -324,8 +323,8 @@ class RegistryClient:
             raise AuthError(self._refused())
         if resp.status != 200:
             raise AuthError(f"the token service of {self.host} answered {resp.status}")
-        body = _json(resp.body, f"token from {self.host}")
-        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+        body = json_object(resp.body, f"token from {self.host}")
+        token = body.get("token") or body.get("access_token")
         if not isinstance(token, str) or not token:
             raise AuthError(f"the token service of {self.host} sent no token")
         self._tokens[repository] = token
@@ -340,13 +339,6 @@ class RegistryClient:
         if resp.status == 401:
             raise AuthError(f"{what}: {self._refused()} ({resp.status} {_error_code(resp)})")
         raise RegistryError(f"{what}: registry answered {resp.status} {_describe(resp)}".rstrip())
-
-
-def _json(raw: bytes, where: str) -> object:
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise RegistryError(f"{where}: registry sent invalid JSON") from None
 
 
 def _error_code(resp: _Response) -> str:

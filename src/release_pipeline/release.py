@@ -16,7 +16,6 @@ Order of a merge, and why:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -29,7 +28,7 @@ from .manifests import MAX_MANIFEST_BYTES, SOURCE, Manifest, build_index, parse_
 from .registry import RegistryClient
 from .report import PromoteReport, ReleaseReport
 from .specs import PromoteSpec, ReleaseSpec
-from .tags import Catalog
+from .tags import Catalog, TagScheme
 from .versions import Version
 
 CONVERGE_ROUNDS = 5
@@ -143,14 +142,12 @@ async def promote(spec: PromoteSpec, client: RegistryClient) -> PromoteReport:
                 f"{spec.target} must name a multi-arch index"
             )
         if version is None:
-            version = await _released_as(client, repo, scheme.version_tags, catalog, manifest)
+            version = await _released_as(client, repo, scheme, catalog, manifest)
         if not version.stable:
             raise RegistryError(
                 f"{spec.source} is prerelease {version}; {spec.target} carries stable versions only"
             )
-        yank = sorted(
-            v for v in catalog.versions if v.stable and v > version and v not in catalog.yanked
-        )
+        yank = sorted(v for v in catalog.live() if v > version)
     markers = {scheme.yank_marker(v): scheme.version_tags(v)[0] for v in yank}
     yanked = await map_concurrently(partial(client.get_manifest, repo), list(markers.values()))
     # Markers first: a release re-run racing this rollback then already sees them.
@@ -206,7 +203,7 @@ async def _settle_latest(
     catalog = spec.scheme.catalog(listed)
     move, reason = _latest_decision(spec, catalog)
     held = None
-    if version.stable and version not in catalog.yanked and not anything_written:
+    if catalog.is_live(version) and not anything_written:
         # A re-run: latest may already be ours (or left on ours by an interrupted run).
         held = await client.head_manifest(repo, latest) if latest in listed else None
     if move and held == index.digest:
@@ -310,15 +307,11 @@ async def _verified_source(
 
 
 async def _released_as(
-    client: RegistryClient,
-    repo: str,
-    version_tags: Callable[[Version], tuple[str, str]],
-    catalog: Catalog,
-    manifest: Manifest,
+    client: RegistryClient, repo: str, scheme: TagScheme, catalog: Catalog, manifest: Manifest
 ) -> Version:
     """The version whose index is `manifest`, newest first (a digest names no version)."""
     for version in sorted(catalog.versions, reverse=True):
-        if await client.head_manifest(repo, version_tags(version)[0]) == manifest.digest:
+        if await client.head_manifest(repo, scheme.version_tags(version)[0]) == manifest.digest:
             return version
     raise RegistryError(
         f"{manifest.digest} is not the index of any released version; "

@@ -139,10 +139,16 @@ class Catalog:
     versions: set[Version] = field(default_factory=set)
     yanked: set[Version] = field(default_factory=set)
 
+    def is_live(self, version: Version) -> bool:
+        """Whether `latest` may carry this version: stable and not yanked by a rollback."""
+        return version.stable and version not in self.yanked
+
+    def live(self) -> list[Version]:
+        return sorted(v for v in self.versions if self.is_live(v))
+
     def newest_stable(self) -> Version | None:
-        """The version `latest` should carry: the newest stable one not yanked."""
-        live = [v for v in self.versions if v.stable and v not in self.yanked]
-        return max(live, default=None)
+        """The version `latest` should carry: the newest live one."""
+        return max(self.live(), default=None)
 
 
 @dataclass(frozen=True)
