@@ -336,3 +336,23 @@ async def test_status_and_dry_run_under_30_percent_faults_end_right_and_write_no
     assert {m for m, _ in proxy.counted()} <= {"GET", "HEAD"}
     assert snapshot(registry.host) == before
     assert clean_dry.yanked == ["1.1.0", "1.2.0", "1.10.0"]
+
+
+def test_label_values_that_could_write_log_lines_read_as_absent(
+    registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
+    image = f"--image={registry.host}/{REPO}"
+    for version, created in (("1.0.0", "2026-01-01\n::error::pwned"), ("1.1.0", "x" * 200)):
+        sha = sha_of(version)
+        seed_commit(registry.host, REPO, sha, labels={CREATED: created})
+        assert run(capsys, "merge", image, f"--version={version}", f"--sha={sha}")[0] == 0
+    code, report, err = run(capsys, "status", image)
+    assert code == 0, err
+    assert [(v["version"], v["created"]) for v in report["versions"]] == [
+        ("1.1.0", None),
+        ("1.0.0", None),
+    ]
+    assert cli.run(["status", image]) == 0
+    table = capsys.readouterr().out
+    assert "pwned" not in table and not any(ln.startswith("::") for ln in table.splitlines())

@@ -2,8 +2,9 @@
 
 Read-only, and priced for an incident on a rate-limited registry: one tag listing, one HEAD
 of the floating tag, then per version shown one GET of its index (digest, revision
-annotation) and, for its labels, one GET of a platform image and one of that image's config.
-Versions released from one commit share their index's images, which are read once. Only
+annotation) and, for its labels, one GET of a platform image and one of that image's config
+(a config's digest is only in its image manifest, never in the index, so labels cannot cost
+less). Versions released from one commit share their index's images, which are read once. Only
 when the floating tag points below the versions shown is it looked for further down, one
 HEAD per older version (as `promote --from sha256:...` does).
 
