@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
+import status_cost  # noqa: E402 - workload 6, in its own module
 from support.images import fetch_raw, list_tags_raw, push_arch_images  # noqa: E402
 from support.proxy import WRITE_METHODS, Proxy, _ProxyHandler, start_proxy  # noqa: E402
 from support.registry import REGISTRY_BIN, TEST_CREDS, Registry, start_registry  # noqa: E402
@@ -1173,6 +1174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.first_release_and_rerun(plain)
         bench.rollback(plain)
         bench.big_repository(paged)
+        bench.checks += [
+            Check(*c) for c in status_cost.workload(registry.host, "bench/big", args.runs)
+        ]
         bench.four_platforms(plain)
         if not peers.cache_used():
             print("\nWARNING: skopeo's private blob-info cache was not used")

@@ -98,9 +98,13 @@ def seed_commit(
     archs: tuple[str, ...] = ("amd64", "arm64"),
     flavor: str = "workers",
     creds: Creds = None,
+    labels: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Push the per-arch images CI builds for commit `sha`; returns {arch: manifest digest}."""
-    return seed_commits(host, repo, [sha], archs=archs, flavor=flavor, creds=creds)[sha]
+    """Push the per-arch images CI builds for commit `sha`; returns {arch: manifest digest}.
+
+    Each image config carries the commit as its revision label, plus `labels`."""
+    pushed = seed_commits(host, repo, [sha], archs=archs, flavor=flavor, creds=creds, labels=labels)
+    return pushed[sha]
 
 
 def seed_commits(
@@ -112,13 +116,17 @@ def seed_commits(
     flavor: str = "workers",
     creds: Creds = None,
     workers: int = 1,
+    labels: dict[str, str] | None = None,
 ) -> dict[str, dict[str, str]]:
     """seed_commit for many commits: each layer uploaded once, `workers` threads."""
     for arch in archs:
         upload_blob(host, repo, _base(arch).layer, creds)
 
     def one(sha: str) -> dict[str, str]:
-        return {arch: _push_commit_image(host, repo, sha, arch, flavor, creds) for arch in archs}
+        return {
+            arch: _push_commit_image(host, repo, sha, arch, flavor, creds, labels or {})
+            for arch in archs
+        }
 
     if workers == 1:
         return {sha: one(sha) for sha in shas}
@@ -126,10 +134,12 @@ def seed_commits(
         return dict(zip(shas, pool.map(one, shas), strict=True))
 
 
-def _push_commit_image(host: str, repo: str, sha: str, arch: str, flavor: str, creds: Creds) -> str:
+def _push_commit_image(
+    host: str, repo: str, sha: str, arch: str, flavor: str, creds: Creds, labels: dict[str, str]
+) -> str:
     base = _base(arch)
     config = copy.deepcopy(base.config)
-    config.setdefault("config", {}).setdefault("Labels", {})[REVISION] = sha
+    config.setdefault("config", {}).setdefault("Labels", {}).update({REVISION: sha, **labels})
     config_raw = json.dumps(config, separators=(",", ":")).encode()
     manifest = {
         "schemaVersion": 2,

@@ -142,6 +142,59 @@ def test_merge_plan_promote_with_the_right_credentials(
         assert pushes and all(r.username == USER for r in pushes)
 
 
+def test_status_and_promote_dry_run_read_with_pull_access_and_leak_nothing(
+    auth_registry: AuthRegistry,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    reg, secrets, tokens = auth_registry
+    password = secrets.values[0]
+    creds = (USER, password)
+    shas = [sha_of("status one"), sha_of("status two")]
+    image = f"--image={reg.host}/{REPO}"
+    for version, sha in zip(("1.0.0", "1.1.0"), shas, strict=True):
+        seed_commit(reg.host, REPO, sha, creds=creds)
+        merge_args = ["merge", image, f"--version={version}", f"--sha={sha}", f"--username={USER}"]
+        assert run_cli(merge_args, password, capsys, monkeypatch)[0] == 0
+    before = {
+        t: fetch_raw(reg.host, REPO, t, creds=creds)[2]
+        for t in list_tags_raw(reg.host, REPO, creds=creds)
+    }
+    if tokens is not None:
+        tokens.requests.clear()
+
+    outputs = []
+    for argv in (
+        ["status", image, f"--username={USER}", "--json"],
+        ["status", image, f"--username={USER}"],
+        ["promote", image, "--from=1.0.0-workers", "--dry-run", f"--username={USER}", "--json"],
+        ["promote", image, "--from=1.0.0-workers", "--dry-run", f"--username={USER}"],
+    ):
+        code, out, err = run_cli(argv, password, capsys, monkeypatch)
+        assert (code, err) == (0, ""), err
+        outputs.append(out)
+    assert json.loads(outputs[0])["latest"]["version"] == "1.1.0"
+    assert json.loads(outputs[2])["yanked"] == ["1.1.0"]
+    assert {
+        t: fetch_raw(reg.host, REPO, t, creds=creds)[2]
+        for t in list_tags_raw(reg.host, REPO, creds=creds)
+    } == before
+    secrets.assert_absent(*outputs, caplog.text)
+    if tokens is not None:  # reading verbs ask for pull access only
+        assert tokens.requests and all(
+            scope.endswith(":pull") for r in tokens.requests for scope in r.scopes
+        ), [r.scopes for r in tokens.requests]
+
+    wrong = canary()
+    secrets.values.append(wrong)
+    for argv in (["status", image], ["promote", image, "--from=1.0.0-workers", "--dry-run"]):
+        code, out, err = run_cli([*argv, f"--username={USER}"], wrong, capsys, monkeypatch)
+        assert code == 1 and out == "" and "credentials" in err, err
+        secrets.assert_absent(out, err)
+
+
 def test_a_wrong_password_fails_clearly_and_leaks_nothing(
     auth_registry: AuthRegistry,
     capsys: pytest.CaptureFixture[str],

@@ -119,6 +119,25 @@ CASES: list[Case] = [
     ("to-yank-marker", "to", "promote", {"to": "1.2.3-workers-yanked"}),
     ("to-space", "to", "promote", {"to": "latest workers"}),
     ("to-fullwidth", "to", "promote", {"to": "\uff4catest"}),
+    # status --limit, and status/promote --dry-run refusing like the other verbs
+    ("limit-zero", "limit", "status", {"limit": "0"}),
+    ("limit-negative", "limit", "status", {"limit": "-1"}),
+    ("limit-too-big", "limit", "status", {"limit": "1001"}),
+    ("limit-empty", "limit", "status", {"limit": ""}),
+    ("limit-word", "limit", "status", {"limit": "all"}),
+    ("limit-fraction", "limit", "status", {"limit": "1.5"}),
+    ("limit-exponent", "limit", "status", {"limit": "1e3"}),
+    ("limit-space", "limit", "status", {"limit": " 5"}),
+    ("limit-fullwidth", "limit", "status", {"limit": "\uff15"}),
+    ("limit-arabic-indic", "limit", "status", {"limit": "\u0665"}),
+    ("limit-superscript", "limit", "status", {"limit": "\u00b2"}),
+    ("status-image-userinfo", "image", "status", {"image": "ci-bot:hunter2-secret@{proxy}/a"}),
+    ("status-image-tag", "image", "status", {"image": "{proxy}/team/app:latest"}),
+    ("status-flavor-dash", "flavor", "status", {"flavor": "work-ers"}),
+    ("status-user-without-password", "REGISTRY_PASSWORD", "status", {"username": "ci-bot"}),
+    ("dry-run-from-empty", "from", "promote", {"from": "", "dry-run": True}),
+    ("dry-run-to-version-tag", "to", "promote", {"to": "1.2.3-workers", "dry-run": True}),
+    ("dry-run-flavor-arch", "flavor", "promote", {"flavor": "amd64", "dry-run": True}),
     # credentials
     ("password-without-user", "username", "merge", {"password": "pw"}),
     ("user-without-password", "REGISTRY_PASSWORD", "merge", {"username": "ci-bot"}),
@@ -136,12 +155,15 @@ def argv_for(verb: str, proxy: str, changes: dict[str, Any]) -> list[str]:
     values: dict[str, Any] = {"image": f"{proxy}/team/app", "flavor": "workers"}
     if verb == "promote":
         values["from"] = "1.2.3-workers"
-    else:
+    elif verb != "status":
         values |= {"version": "1.2.3", "sha": SHA, "platform": ["linux/amd64", "linux/arm64"]}
     values |= {k: v for k, v in changes.items() if k != "password"}
     argv = [verb]
     for name, value in values.items():
         value = value.replace("{proxy}", proxy) if isinstance(value, str) else value
+        if value is True:
+            argv.append(f"--{name}")
+            continue
         for one in value if isinstance(value, list) else [value]:
             argv.append(f"--{name}={one}")
     return argv
@@ -175,6 +197,7 @@ def test_the_corpus_is_big_and_names_every_field() -> None:
         "to",
         "username",
         "REGISTRY_PASSWORD",
+        "limit",
     }
 
 

@@ -89,6 +89,13 @@ async def test_flavor_and_platforms_come_from_the_constructor(registry):
             "flavor",
         ),
         ({"image": "ghcr.io/a/b"}, "promote", {"from": "bad tag"}, "from"),
+        ({"image": "ghcr.io/a/b"}, "promote", {"from": "", "dry_run": True}, "from"),
+        ({"image": "ghcr.io/a/b"}, "status", {"limit": 0}, "limit"),
+        ({"image": "ghcr.io/a/b"}, "status", {"limit": -3}, "limit"),
+        ({"image": "ghcr.io/a/b"}, "status", {"limit": 1001}, "limit"),
+        ({"image": "ghcr.io/a/b", "flavor": "latest"}, "status", {}, "flavor"),
+        ({"image": "ghcr.io/a/b:1.0"}, "status", {}, "image"),
+        ({}, "status", {}, "image"),
         (
             {"image": "ghcr.io/a/b"},
             "publish_platform",
@@ -184,12 +191,13 @@ def test_the_module_registers_every_function_documented_and_registry_calls_uncac
         "plan",
         "promote",
         "release",
+        "status",
     }
     for name, function in functions.items():
         undocumented = [arg for arg, doc in function["args"].items() if not doc]
         assert undocumented == [], f"{name or 'constructor'}: {undocumented}"
     # Anything that reads or writes a registry must never be answered from the cache.
-    for name in ("publish_platform", "merge", "plan", "promote", "release"):
+    for name in ("publish_platform", "merge", "plan", "promote", "release", "status"):
         assert functions[name]["cache"] == "Never", name
     assert functions["build"]["cache"] is None
     assert set(functions[""]["args"]) == {
@@ -201,3 +209,5 @@ def test_the_module_registers_every_function_documented_and_registry_calls_uncac
         "registry_service",
     }
     assert "from" in functions["promote"]["args"]
+    assert "dry_run" in functions["promote"]["args"]
+    assert set(functions["status"]["args"]) == {"limit"}

@@ -1,4 +1,4 @@
-"""`release-pipeline merge | plan | promote`: the registry phase from a shell.
+"""`release-pipeline merge | plan | promote | status`: the registry phase from a shell.
 
 The password comes only from the REGISTRY_PASSWORD environment variable, never argv,
 where other users of the machine (and CI logs) could read it.
@@ -19,8 +19,9 @@ from .errors import InvalidInput, ReleaseError
 from .inputs import DEFAULT_FLAVOR, DEFAULT_PLATFORMS
 from .registry import RegistryClient
 from .release import merge, plan, promote
-from .report import PromoteReport, ReleaseReport
-from .specs import promote_spec, release_spec
+from .report import PromoteReport, ReleaseReport, StatusReport
+from .specs import promote_spec, release_spec, status_spec
+from .status import status
 
 PASSWORD_ENV = "REGISTRY_PASSWORD"  # noqa: S105 - the variable name, not a password
 
@@ -58,10 +59,20 @@ def parser() -> argparse.ArgumentParser:
     verb = verbs.add_parser("promote", parents=[common], help="move a floating tag (rollback)")
     verb.add_argument("--from", dest="source", required=True, help="TAG or sha256:DIGEST")
     verb.add_argument("--to", dest="target", help="floating tag (default latest-FLAVOR)")
+    verb.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what promote would write and yank, writing nothing",
+    )
+    text = "show where latest-FLAVOR points, the versions and the rollback candidates"
+    verb = verbs.add_parser("status", parents=[common], help=text, description=text)
+    verb.add_argument("--limit", default="20", help="versions shown, newest first (default 20)")
     return top
 
 
-async def execute(args: argparse.Namespace, password: str | None) -> ReleaseReport | PromoteReport:
+async def execute(
+    args: argparse.Namespace, password: str | None
+) -> ReleaseReport | PromoteReport | StatusReport:
     """Validate everything, then run one verb. Raises InvalidInput before any request."""
     if password and not args.username:
         raise InvalidInput("username", f"is required when ${PASSWORD_ENV} is set")
@@ -71,10 +82,16 @@ async def execute(args: argparse.Namespace, password: str | None) -> ReleaseRepo
         # Basic auth joins user:password, so a ':' would move part of the name into the password.
         raise InvalidInput("username", "must be printable, with no ':' (Basic auth splits on it)")
     credentials = Credentials(args.username, password) if args.username and password else None
+    if args.command == "status":
+        sspec = status_spec(args.image, args.flavor, args.limit)
+        async with RegistryClient.for_image(sspec.image, credentials, push=False) as client:
+            return await status(sspec, client)
     if args.command == "promote":
         pspec = promote_spec(args.image, args.source, args.target, args.flavor)
-        async with RegistryClient.for_image(pspec.image, credentials) as client:
-            return await promote(pspec, client)
+        async with RegistryClient.for_image(
+            pspec.image, credentials, push=not args.dry_run
+        ) as client:
+            return await promote(pspec, client, dry_run=args.dry_run)
     spec = release_spec(
         args.image, args.version, args.sha, args.flavor, args.platforms or DEFAULT_PLATFORMS
     )

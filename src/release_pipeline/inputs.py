@@ -239,3 +239,13 @@ def parse_build_args(pairs: list[str], field: str = "build_arg") -> list[tuple[s
             raise InvalidInput(field, f"{name} is set by the release from --version/--sha")
         parsed.append((name, value))
     return parsed
+
+
+MAX_LIMIT = 1000
+
+
+def parse_limit(text: str, field: str = "limit") -> int:
+    """How many versions `status` shows: each one costs registry requests, so it is bounded."""
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
+        raise InvalidInput(field, f"must be a whole number from 1 to {MAX_LIMIT}")
+    return int(text)

@@ -27,7 +27,9 @@ from .engine import smoke_test as run_smoke_test
 from .errors import InvalidInput
 from .inputs import DEFAULT_FLAVOR, DEFAULT_PLATFORMS, parse_build_args, parse_platform
 from .report import PromoteReport, ReleaseReport
-from .specs import ReleaseSpec, promote_spec, release_spec
+from .specs import ReleaseSpec, promote_spec, release_spec, status_spec
+from .status import status as read_status
+from .status_types import Status, status_object
 from .tags import TagScheme
 from .typed_dagger import function, object_type, uncached_function
 
@@ -106,6 +108,8 @@ class Promotion:
     version: str = dagger.field()
     yanked: list[str] = dagger.field()
     written: list[str] = dagger.field()
+    reason: str = dagger.field()
+    dry_run: bool = dagger.field()
     json: str = dagger.field()
 
 
@@ -217,14 +221,32 @@ class ReleasePipeline:
         self,
         from_: Annotated[str, Name("from"), Doc("TAG or sha256:DIGEST to point at")],
         to: Annotated[str, Doc("floating tag to move (default latest-FLAVOR)")] = "",
+        dry_run: Annotated[
+            bool,
+            Doc("report what promote would write and yank, and fail where it would; write nothing"),
+        ] = False,
     ) -> Promotion:
         """Point a floating tag at an existing release, digest kept: the rollback verb. Moving
         latest back yanks the newer versions it passes over, so re-runs cannot undo it."""
         pspec = promote_spec(self.image or THROWAWAY_IMAGE, from_, to or None, self.flavor)
         dest = await self._destination()
-        async with dest.client() as client:
-            done = await release.promote(pspec, client)
+        async with dest.client(push=not dry_run) as client:
+            done = await release.promote(pspec, client, dry_run=dry_run)
         return _promotion(done)
+
+    @uncached_function
+    async def status(
+        self,
+        limit: Annotated[int, Doc("versions shown, newest first")] = 20,
+    ) -> Status:
+        """Where latest-FLAVOR points, the versions newest first (digest, revision, created,
+        yanked, live) and the rollback candidates. Reads only."""
+        if not self.image:
+            raise InvalidInput("image", "is required: status reads an existing registry")
+        sspec = status_spec(self.image, self.flavor, str(limit))
+        dest = await self._destination()
+        async with dest.client(push=False) as client:
+            return status_object(await read_status(sspec, client))
 
     @uncached_function
     async def release(
@@ -385,5 +407,7 @@ def _promotion(done: PromoteReport) -> Promotion:
         version=done.version or "",
         yanked=done.yanked,
         written=done.written,
+        reason=done.reason,
+        dry_run=done.dry_run,
         json=done.model_dump_json(indent=2),
     )

@@ -27,6 +27,7 @@ MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
 REVISION = "org.opencontainers.image.revision"
 SOURCE = "org.opencontainers.image.source"
+CREATED = "org.opencontainers.image.created"
 
 
 def digest_of(raw: bytes) -> str:
@@ -183,3 +184,30 @@ def _descriptor(entry: object, where: str, what: str) -> Descriptor:
     ):
         raise RegistryError(f"{where}: {what} descriptor needs mediaType, sha256 digest and size")
     return Descriptor(media_type, digest, size)
+
+
+def platform_images(index: Manifest) -> list[Descriptor]:
+    """An index's platform images, without the attestation manifests buildx adds beside them
+    (platform unknown/unknown, annotated `vnd.docker.reference.type`)."""
+    entries = json_object(index.raw, index.digest)["manifests"]
+    return [
+        child
+        for child, entry in zip(index.children(), entries, strict=True)
+        if child.media_type in IMAGE_TYPES and not _is_attestation(entry)
+    ]
+
+
+def config_labels(raw: bytes, where: str) -> dict[str, str]:
+    """The labels an image config declares (`config.Labels`); non-string values are dropped."""
+    config = json_object(raw, where).get("config")
+    labels = config.get("Labels") if isinstance(config, dict) else None
+    if not isinstance(labels, dict):
+        return {}
+    return {k: v for k, v in labels.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _is_attestation(entry: dict[str, Any]) -> bool:
+    annotations, platform = entry.get("annotations"), entry.get("platform")
+    return (isinstance(annotations, dict) and "vnd.docker.reference.type" in annotations) or (
+        isinstance(platform, dict) and platform.get("os") == "unknown"
+    )

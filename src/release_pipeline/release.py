@@ -123,47 +123,83 @@ async def merge(
     )
 
 
-async def promote(spec: PromoteSpec, client: RegistryClient) -> PromoteReport:
+async def promote(
+    spec: PromoteSpec, client: RegistryClient, *, dry_run: bool = False
+) -> PromoteReport:
     """Point a floating tag at an existing release, digest kept: the rollback verb.
 
     Moving `latest-F` back yanks the newer versions it passes over (a marker tag each), so
-    that re-running one of their releases cannot undo the rollback.
+    that re-running one of their releases cannot undo the rollback. Every read and check
+    happens before the first write; `dry_run` stops there and reports the same decision.
     """
-    repo, scheme = spec.image.repository, spec.scheme
-    listed = await client.list_tags(repo)
-    catalog = scheme.catalog(listed)
-    manifest = await client.get_manifest(repo, spec.source)
-    version = scheme.version_of(spec.source)
-    yank: list[Version] = []
-    if spec.target == scheme.latest:
-        if not manifest.is_index:
-            raise RegistryError(
-                f"{spec.source} is a single-platform image; "
-                f"{spec.target} must name a multi-arch index"
-            )
-        if version is None:
-            version = await _released_as(client, repo, scheme, catalog, manifest)
-        if not version.stable:
-            raise RegistryError(
-                f"{spec.source} is prerelease {version}; {spec.target} carries stable versions only"
-            )
-        yank = sorted(v for v in catalog.live() if v > version)
-    markers = {scheme.yank_marker(v): scheme.version_tags(v)[0] for v in yank}
-    yanked = await map_concurrently(partial(client.get_manifest, repo), list(markers.values()))
-    # Markers first: a release re-run racing this rollback then already sees them.
-    await _put_all(client, repo, dict(zip(markers, yanked, strict=True)))
-    await client.put_manifest(repo, spec.target, manifest)
+    decided = await _promotion(spec, client)
+    if not dry_run:
+        # Markers first: a release re-run racing this rollback then already sees them.
+        await _put_all(client, spec.image.repository, decided.markers)
+        await client.put_manifest(spec.image.repository, spec.target, decided.manifest)
+    writes = {**decided.markers, spec.target: decided.manifest}
     return PromoteReport(
         image=str(spec.image),
         flavor=spec.flavor,
         tag=spec.target,
         source=spec.source,
-        digest=manifest.digest,
-        pinned=f"{spec.image}@{manifest.digest}",
-        version=None if version is None else str(version),
-        yanked=[str(v) for v in yank],
-        written=[*markers, spec.target],
+        digest=decided.manifest.digest,
+        pinned=f"{spec.image}@{decided.manifest.digest}",
+        version=None if decided.version is None else str(decided.version),
+        yanked=[str(v) for v in decided.yank],
+        written=list(writes),
+        tags={tag: manifest.digest for tag, manifest in writes.items()},
+        reason=decided.reason,
+        dry_run=dry_run,
     )
+
+
+@dataclass(frozen=True)
+class _Promotion:
+    manifest: Manifest  # what the floating tag will hold
+    version: Version | None
+    yank: list[Version]
+    markers: dict[str, Manifest]  # yank marker -> the passed-over version's index
+    reason: str
+
+
+async def _promotion(spec: PromoteSpec, client: RegistryClient) -> _Promotion:
+    """Everything `promote` writes, decided from reads only."""
+    repo, scheme = spec.image.repository, spec.scheme
+    catalog = scheme.catalog(await client.list_tags(repo))
+    manifest = await client.get_manifest(repo, spec.source)
+    version = scheme.version_of(spec.source)
+    if spec.target != scheme.latest:
+        reason = f"{spec.target} is not {scheme.latest}: no version is yanked."
+        return _Promotion(manifest, version, [], {}, reason)
+    if not manifest.is_index:
+        raise RegistryError(
+            f"{spec.source} is a single-platform image; {spec.target} must name a multi-arch index"
+        )
+    if version is None:
+        newest_first = sorted(catalog.versions, reverse=True)
+        version = await released_as(client, repo, scheme, newest_first, manifest.digest)
+        if version is None:
+            raise RegistryError(
+                f"{manifest.digest} is not the index of any released version; "
+                "latest carries released versions only"
+            )
+    if not version.stable:
+        raise RegistryError(
+            f"{spec.source} is prerelease {version}; {spec.target} carries stable versions only"
+        )
+    yank = sorted(v for v in catalog.live() if v > version)
+    markers = {scheme.yank_marker(v): scheme.version_tags(v)[0] for v in yank}
+    indexes = await map_concurrently(partial(client.get_manifest, repo), list(markers.values()))
+    if yank:
+        names = ", ".join(map(str, yank))
+        reason = (
+            f"{names} {'is' if len(yank) == 1 else 'are'} newer than {version} and live: "
+            f"each gets a yank marker, so no re-run of its release moves {spec.target} back."
+        )
+    else:
+        reason = f"no live version is newer than {version}: nothing to yank."
+    return _Promotion(manifest, version, yank, dict(zip(markers, indexes, strict=True)), reason)
 
 
 # --- the rules ---------------------------------------------------------------------------
@@ -306,17 +342,15 @@ async def _verified_source(
     return sources.pop() if len(sources) == 1 else None
 
 
-async def _released_as(
-    client: RegistryClient, repo: str, scheme: TagScheme, catalog: Catalog, manifest: Manifest
-) -> Version:
-    """The version whose index is `manifest`, newest first (a digest names no version)."""
-    for version in sorted(catalog.versions, reverse=True):
-        if await client.head_manifest(repo, scheme.version_tags(version)[0]) == manifest.digest:
+async def released_as(
+    client: RegistryClient, repo: str, scheme: TagScheme, versions: list[Version], digest: str
+) -> Version | None:
+    """The first of `versions` (newest first) whose index is `digest`: a digest names no
+    version, and every version of one commit shares its index."""
+    for version in versions:
+        if await client.head_manifest(repo, scheme.version_tags(version)[0]) == digest:
             return version
-    raise RegistryError(
-        f"{manifest.digest} is not the index of any released version; "
-        "latest carries released versions only"
-    )
+    return None
 
 
 async def _put_all(client: RegistryClient, repo: str, writes: dict[str, Manifest]) -> None:

@@ -56,15 +56,79 @@ class PromoteReport(BaseModel):
     pinned: str
     version: str | None  # the version the digest was released as, when known
     yanked: list[str]  # versions marked yanked by this run, so `merge` never re-promotes them
-    written: list[str]
+    written: list[str]  # tags PUT by this run (dry run: tags it would PUT), in write order
+    tags: dict[str, str]  # tag -> digest it holds after the run, for every tag in `written`
+    reason: str  # why these versions are yanked (or why none is), in one sentence
     dry_run: bool = False
 
     def table(self) -> str:
-        rows = [(tag, self.digest if tag == self.tag else "", "written") for tag in self.written]
+        verb = "would write" if self.dry_run else "written"
+        rows = [(tag, self.tags[tag], verb) for tag in self.written]
         notes = [f"pinned: {self.pinned}"]
         if self.yanked:
             notes.append("yanked: " + ", ".join(self.yanked))
+        notes.append(f"why: {self.reason}")
         return _table(f"{self.image}:{self.tag} <- {self.source}", rows, notes)
+
+
+class LatestStatus(BaseModel):
+    """Where the floating tag points."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tag: str
+    digest: str | None  # None: the tag does not exist
+    version: str | None  # None: the digest is no released version's index
+
+
+class VersionStatus(BaseModel):
+    """One released version of a flavor, as the registry holds it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    digest: str  # what the version tag holds: the index a Deployment pins
+    revision: str | None  # the commit: index annotation, else the image's revision label
+    created: str | None  # the image's org.opencontainers.image.created label
+    prerelease: bool
+    yanked: bool  # a rollback passed over it: `merge` never moves latest to it again
+    live: bool  # stable and not yanked: what latest may carry
+
+
+class StatusReport(BaseModel):
+    """What is live and what a rollback could go back to; read-only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    image: str
+    flavor: str
+    latest: LatestStatus
+    versions: list[VersionStatus]  # newest first (SemVer precedence), at most `limit`
+    rollback_candidates: list[str]  # live versions older than latest's, newest first
+
+    def table(self) -> str:
+        """One line per version for a person in an incident; `->` marks latest's version."""
+        latest = self.latest
+        where = "does not exist" if latest.digest is None else f"-> {latest.version or '?'}"
+        lines = [f"{self.image} ({self.flavor or 'production'}): {latest.tag} {where}"]
+        if latest.digest is not None:
+            lines.append(f"  {latest.tag} = {self.image}@{latest.digest}")
+            if latest.version is None:
+                lines.append("  (that digest is no released version's index)")
+        width = max([len(v.version) for v in self.versions] + [7])
+        lines.append(
+            f"     {'VERSION':<{width}}  {'DIGEST':<71}  {'REVISION':<8}  {'CREATED':<20}  STATE"
+        )
+        for v in self.versions:
+            mark = "->" if v.version == latest.version else "  "
+            state = [s for s, on in (("prerelease", v.prerelease), ("yanked", v.yanked)) if on]
+            lines.append(
+                f"  {mark} {v.version:<{width}}  {v.digest:<71}  {(v.revision or '-')[:8]:<8}  "
+                f"{v.created or '-':<20}  {', '.join(state) or 'live'}"
+            )
+        candidates = ", ".join(self.rollback_candidates) or "none"
+        lines.append(f"rollback candidates (newest first): {candidates}")
+        return "\n".join(lines)
 
 
 def _table(title: str, rows: list[tuple[str, str, str]], notes: list[str]) -> str:

@@ -14,6 +14,7 @@ from .inputs import (
     parse_digest,
     parse_flavor,
     parse_image,
+    parse_limit,
     parse_platforms,
     parse_sha,
     parse_tag,
@@ -87,3 +88,19 @@ def promote_spec(
             "must be a floating tag: version, SHA, per-arch and yank-marker tags are immutable",
         )
     return PromoteSpec(ref, source, target, flavor)
+
+
+@dataclass(frozen=True)
+class StatusSpec:
+    image: ImageRef
+    flavor: str
+    limit: int  # versions shown, newest first
+
+    @property
+    def scheme(self) -> TagScheme:
+        return TagScheme(self.flavor)
+
+
+def status_spec(image: str, flavor: str = DEFAULT_FLAVOR, limit: str = "20") -> StatusSpec:
+    """Validate what `status` reads; the limit comes as text from the CLI and Dagger alike."""
+    return StatusSpec(parse_image(image), parse_flavor(flavor), parse_limit(limit))

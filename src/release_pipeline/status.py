@@ -1,0 +1,134 @@
+"""`status`: what a floating tag points at, the versions behind it and where a rollback can go.
+
+Read-only, and priced for an incident on a rate-limited registry: one tag listing, one HEAD
+of the floating tag, then per version shown one GET of its index (digest, revision
+annotation) and, for its labels, one GET of a platform image and one of that image's config
+(a config's digest is only in its image manifest, never in the index, so labels cannot cost
+less). Versions released from one commit share their index's images, which are read once. Only
+when the floating tag points below the versions shown is it looked for further down, one
+HEAD per older version (as `promote --from sha256:...` does).
+
+Which versions are live, yanked and candidates comes from `tags.Catalog`, the rule `merge`
+and `promote` already apply; this module only reads and reports.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import partial
+
+from .concurrency import map_concurrently
+from .manifests import (
+    CREATED,
+    MAX_MANIFEST_BYTES,
+    REVISION,
+    Manifest,
+    config_labels,
+    platform_images,
+)
+from .registry import RegistryClient
+from .release import released_as
+from .report import LatestStatus, StatusReport, VersionStatus
+from .specs import StatusSpec
+from .versions import Version
+
+# Label and annotation values come from whoever pushed the image and end up in CI logs and
+# job summaries: only short printable values without whitespace are reported (no line can
+# start with a `::` workflow command), anything else reads as absent.
+_PLAIN = re.compile(r"[!-~]{1,128}")
+
+
+@dataclass(frozen=True)
+class _Labels:
+    revision: str | None
+    created: str | None
+
+
+async def status(spec: StatusSpec, client: RegistryClient) -> StatusReport:
+    """Where `latest-F` points, the newest `spec.limit` versions, and the rollback candidates."""
+    repo, scheme = spec.image.repository, spec.scheme
+    listed = await client.list_tags(repo)
+    catalog = scheme.catalog(listed)
+    newest_first = sorted(catalog.versions, reverse=True)
+    shown = newest_first[: spec.limit]
+    held = await client.head_manifest(repo, scheme.latest) if scheme.latest in listed else None
+
+    indexes = await map_concurrently(
+        partial(client.get_manifest, repo), [scheme.version_tags(v)[0] for v in shown]
+    )
+    # The image whose labels speak for each version; a commit's versions share it: read once.
+    sources = [_label_source(m) for m in indexes]
+    known = {m.digest: m for m in indexes if not m.is_index}
+    unique = sorted({d for d in sources if d is not None})
+    read = await map_concurrently(partial(_labels, client, repo, known), unique)
+    labels = dict(zip(unique, read, strict=True))
+
+    rows = []
+    for version, manifest, source in zip(shown, indexes, sources, strict=True):
+        found = labels[source] if source is not None else _Labels(None, None)
+        annotated = manifest.annotation(REVISION) if manifest.is_index else None
+        rows.append(
+            VersionStatus(
+                version=str(version),
+                digest=manifest.digest,
+                revision=_plain(annotated) or found.revision,
+                created=found.created,
+                prerelease=not version.stable,
+                yanked=version in catalog.yanked,
+                live=catalog.is_live(version),
+            )
+        )
+
+    current = await _current(client, repo, spec, held, rows, newest_first[spec.limit :])
+    candidates = [] if current is None else [v for v in reversed(catalog.live()) if v < current]
+    return StatusReport(
+        image=str(spec.image),
+        flavor=spec.flavor,
+        latest=LatestStatus(
+            tag=scheme.latest, digest=held, version=None if current is None else str(current)
+        ),
+        versions=rows,
+        rollback_candidates=[str(v) for v in candidates[: spec.limit]],
+    )
+
+
+async def _current(
+    client: RegistryClient,
+    repo: str,
+    spec: StatusSpec,
+    held: str | None,
+    rows: list[VersionStatus],
+    older: list[Version],
+) -> Version | None:
+    """The version whose index the floating tag holds: the newest one, as `promote` names it."""
+    if held is None:
+        return None
+    for row in rows:
+        if row.digest == held:
+            return Version.parse(row.version)
+    return await released_as(client, repo, spec.scheme, older, held)
+
+
+def _label_source(manifest: Manifest) -> str | None:
+    """The image whose labels speak for a version (all platforms of a commit share them):
+    the version tag's own image, or its index's first platform image."""
+    if not manifest.is_index:
+        return manifest.digest
+    children = platform_images(manifest)
+    return children[0].digest if children else None
+
+
+async def _labels(
+    client: RegistryClient, repo: str, known: dict[str, Manifest], digest: str
+) -> _Labels:
+    image = known.get(digest) or await client.get_manifest(repo, digest)
+    config = image.config().digest
+    labels = config_labels(
+        await client.get_blob(repo, config, max_bytes=MAX_MANIFEST_BYTES), config
+    )
+    return _Labels(_plain(labels.get(REVISION)), _plain(labels.get(CREATED)))
+
+
+def _plain(value: str | None) -> str | None:
+    return value if value is not None and _PLAIN.fullmatch(value) else None
