@@ -244,6 +244,42 @@ async def test_connection_refused_is_retried_then_explained() -> None:
     assert "registry is running" in message
 
 
+DNS_PROBE = """
+import asyncio, sys
+from release_pipeline.errors import RegistryError
+from release_pipeline.registry import RegistryClient, RetryPolicy
+
+async def main():
+    policy = RetryPolicy(attempts=2, base_delay=0.001)
+    async with RegistryClient("registry.invalid", retry=policy) as client:
+        try:
+            await client.list_tags("team/app")
+        except RegistryError as exc:
+            print(exc, client.stats.total)
+
+asyncio.run(main())
+"""
+
+
+def test_a_name_that_does_not_resolve_is_named_as_dns() -> None:
+    """A real resolver failure with nothing sent anywhere: in a new network namespace there is
+    no interface at all, so the lookup fails inside the machine (gaierror EAI_AGAIN)."""
+    done = subprocess.run(
+        ["unshare", "--net", sys.executable, "-c", DNS_PROBE],
+        env=env_without_trust_overrides(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.startswith(
+        "GET /v2/team/app/tags/list on registry.invalid: its name does not resolve (DNS) ("
+    ), done.stdout
+    assert done.stdout.rstrip().endswith(
+        "gave up after 2 attempts. Check the registry host name and this machine's DNS. 2"
+    ), done.stdout
+
+
 async def test_an_untrusted_token_realm_fails_at_once_naming_the_realm_host(
     registry_factory: RegistryFactory,
     token_server: TokenServer,
