@@ -207,6 +207,7 @@ def test_the_module_registers_every_function_documented_and_registry_calls_uncac
         "username",
         "password",
         "registry_service",
+        "plain_http",
     }
     assert "from" in functions["promote"]["args"]
     assert "dry_run" in functions["promote"]["args"]

@@ -11,11 +11,12 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import ProxyFactory
+from conftest import ProxyFactory, RegistryFactory
 from seeding import assert_every_index_complete, check_release, seed_commit
 from support.images import fetch_raw, list_tags_raw
 from support.proxy import Faults
 from support.registry import Registry
+from support.tokens import TokenServer
 
 from release_pipeline import cli
 from release_pipeline.errors import RegistryError, ReleaseError
@@ -141,6 +142,23 @@ async def test_retries_are_bounded(registry: Registry, proxy_factory: ProxyFacto
             assert client.stats.total == 4, kind
         assert time.monotonic() - started < 2
         assert "faults/down" in str(caught.value) or "tags/list" in str(caught.value)
+
+
+async def test_a_failing_token_service_is_retried_within_the_bound(
+    registry_factory: RegistryFactory, token_server: TokenServer, proxy_factory: ProxyFactory
+) -> None:
+    """The token request gets the same bounded retries as every other, then says so."""
+    front = proxy_factory(token_server.host, faults=Faults(rate=1.0, kinds=("503",)))
+    realm = {"auth": {"token": {"realm": f"http://{front.host}/token"}}}
+    registry = registry_factory(token=token_server, extra_config=realm)
+    policy = RetryPolicy(attempts=3, base_delay=0.001)
+    async with RegistryClient(registry.host, secure=False, retry=policy) as client:
+        with pytest.raises(RegistryError) as caught:
+            await client.list_tags("faults/token")
+    assert [m for m, path in front.requests if path.startswith("/token")] == ["GET"] * 3
+    assert str(caught.value) == (
+        f"the token service of {registry.host} answered 503 to all 3 attempts"
+    )
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,9 @@
 
 The password lives in a `Credentials` object whose repr hides it; it is sent only to the
 registry origin itself or to the token realm that registry names, and only over HTTPS
-unless that host is loopback.
+unless that host is loopback. The one exception is a registry the user named with
+`--plain-http`: its own origin then gets the credentials over plain HTTP, as asked; a
+token realm still has to be HTTPS or loopback.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import anyio
 
 from .auth import Credentials
 from .errors import InvalidInput, ReleaseError
-from .inputs import DEFAULT_FLAVOR, DEFAULT_PLATFORMS
+from .inputs import DEFAULT_FLAVOR, DEFAULT_PLATFORMS, ImageRef
 from .registry import RegistryClient
 from .release import merge, plan, promote
 from .report import PromoteReport, ReleaseReport, StatusReport
@@ -38,6 +38,7 @@ def parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--username", help=f"registry user; the password is ${PASSWORD_ENV}")
     common.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_scheme_flag(common)
     for name, text in (
         ("merge", "tag per-arch images and publish the multi-arch release"),
         ("plan", "show what merge would write, writing nothing"),
@@ -70,6 +71,24 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def add_scheme_flag(parser: argparse.ArgumentParser) -> None:
+    """`--plain-http` / `--no-plain-http` (oras' and regctl's spelling); unset: auto."""
+    parser.add_argument(
+        "--plain-http",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="speak plain HTTP to the registry; --no-plain-http: HTTPS even on loopback "
+        "(default: plain HTTP for localhost, 127.0.0.0/8 and [::1] only)",
+    )
+
+
+def client_for(
+    args: argparse.Namespace, image: ImageRef, credentials: Credentials | None, *, push: bool
+) -> RegistryClient:
+    """The registry client every verb uses, honouring the scheme flag."""
+    return RegistryClient.for_image(image, credentials, push=push, plain_http=args.plain_http)
+
+
 async def execute(
     args: argparse.Namespace, password: str | None
 ) -> ReleaseReport | PromoteReport | StatusReport:
@@ -84,20 +103,16 @@ async def execute(
     credentials = Credentials(args.username, password) if args.username and password else None
     if args.command == "status":
         sspec = status_spec(args.image, args.flavor, args.limit)
-        async with RegistryClient.for_image(sspec.image, credentials, push=False) as client:
+        async with client_for(args, sspec.image, credentials, push=False) as client:
             return await status(sspec, client)
     if args.command == "promote":
         pspec = promote_spec(args.image, args.source, args.target, args.flavor)
-        async with RegistryClient.for_image(
-            pspec.image, credentials, push=not args.dry_run
-        ) as client:
+        async with client_for(args, pspec.image, credentials, push=not args.dry_run) as client:
             return await promote(pspec, client, dry_run=args.dry_run)
     spec = release_spec(
         args.image, args.version, args.sha, args.flavor, args.platforms or DEFAULT_PLATFORMS
     )
-    async with RegistryClient.for_image(
-        spec.image, credentials, push=args.command == "merge"
-    ) as client:
+    async with client_for(args, spec.image, credentials, push=args.command == "merge") as client:
         if args.command == "plan":
             return await plan(spec, client, force=args.force)
         return await merge(spec, client, force=args.force)

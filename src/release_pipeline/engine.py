@@ -18,6 +18,7 @@ from .errors import InvalidInput
 from .flow import PlatformFailed
 from .inputs import ImageRef, Platform, parse_image
 from .registry import RegistryClient
+from .transport import use_plain_http
 from .versions import Version
 
 # Engines speak plain HTTP to localhost only, and map that host to the registry service.
@@ -45,9 +46,16 @@ class Destination:
 
 
 async def destination(
-    image: str, username: str, password: dagger.Secret | None, service: dagger.Service | None
+    image: str,
+    username: str,
+    password: dagger.Secret | None,
+    service: dagger.Service | None,
+    plain_http: bool | None = None,
 ) -> Destination:
-    """Resolve the constructor's registry arguments. With no image: a throwaway registry."""
+    """Resolve the constructor's registry arguments. With no image: a throwaway registry.
+
+    `plain_http` None keeps the defaults: plain HTTP through a service or to a loopback host.
+    """
     if not image:
         throwaway = (
             dag.container()
@@ -70,10 +78,12 @@ async def destination(
         raise InvalidInput("username", "is required when a password is given")
     credentials = None if password is None else Credentials(username, await password.plaintext())
     if service is not None:
+        secure = plain_http is False  # a service endpoint is a tunnel: plain HTTP unless told
         return Destination(
-            ref, await service.endpoint(), False, username, password, credentials, service
+            ref, await service.endpoint(), secure, username, password, credentials, service
         )
-    return Destination(ref, ref.host, not ref.loopback, username, password, credentials, None)
+    secure = not use_plain_http(ref, plain_http)
+    return Destination(ref, ref.host, secure, username, password, credentials, None)
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,15 @@ class ReleasePipeline:
             "host; plain HTTP"
         ),
     ] = None
+    plain_http: Annotated[
+        bool | None,
+        Doc(
+            "speak plain HTTP (true) or HTTPS (false) to the registry in merge, plan, promote "
+            "and the existing-tag check; unset: plain HTTP for loopback hosts and "
+            "--registry-service only. The engine's own pushes follow its config (engine.json "
+            "registries)"
+        ),
+    ] = None
 
     @function
     def build(
@@ -287,7 +296,9 @@ class ReleasePipeline:
         )
 
     async def _destination(self) -> Destination:
-        return await destination(self.image, self.username, self.password, self.registry_service)
+        return await destination(
+            self.image, self.username, self.password, self.registry_service, self.plain_http
+        )
 
     async def _backend(
         self,

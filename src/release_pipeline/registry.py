@@ -23,6 +23,13 @@ from .auth import Challenge, Credentials, check_realm
 from .errors import AuthError, NotFound, RegistryError
 from .inputs import ImageRef
 from .manifests import ACCEPT, MAX_MANIFEST_BYTES, Manifest, digest_of, json_object
+from .transport import (
+    classify,
+    https_port_answer,
+    https_port_message,
+    trust_context,
+    use_plain_http,
+)
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
@@ -91,7 +98,10 @@ class RegistryClient:
         self._tokens: dict[str, str] = {}
         self._basic = False
         self.stats = RequestStats()
-        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=secure)
+        # Verification stays on even for a plain-HTTP registry: its token realm may be HTTPS.
+        self._http = httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, verify=trust_context()
+        )
 
     @classmethod
     def for_image(
@@ -101,10 +111,15 @@ class RegistryClient:
         *,
         push: bool = True,
         retry: RetryPolicy | None = None,
+        plain_http: bool | None = None,
     ) -> RegistryClient:
-        """A client for an image's registry: plain HTTP for loopback hosts only."""
+        """A client for an image's registry. `plain_http` None: plain HTTP for loopback only."""
         return cls(
-            image.host, secure=not image.loopback, credentials=credentials, push=push, retry=retry
+            image.host,
+            secure=not use_plain_http(image, plain_http),
+            credentials=credentials,
+            push=push,
+            retry=retry,
         )
 
     async def __aenter__(self) -> RegistryClient:
@@ -233,14 +248,8 @@ class RegistryClient:
             authorization = self._authorization(repository)
             if authorization is not None and url.startswith(self._origin + "/"):
                 send_headers["Authorization"] = authorization  # never to another host
-            try:
-                resp = await self._send(method, url, send_headers, content, max_bytes)
-            except httpx.TransportError as exc:
-                if attempt + 1 >= self._retry.attempts:
-                    raise RegistryError(
-                        f"{method} {urlsplit(url).path}: {type(exc).__name__} "
-                        f"after {attempt + 1} attempts"
-                    ) from None
+            resp = await self._attempt(method, url, send_headers, content, max_bytes, attempt)
+            if resp is None:
                 await anyio.sleep(self._retry.delay(attempt, None))
                 attempt += 1
                 continue
@@ -260,6 +269,28 @@ class RegistryClient:
                 attempt += 1
                 continue
             return resp
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        max_bytes: int,
+        attempt: int,
+    ) -> _Response | None:
+        """One send. None: a transient transport failure, worth another attempt."""
+        request, where = f"{method} {urlsplit(url).path}", urlsplit(url).netloc.rpartition("@")[2]
+        try:
+            resp = await self._send(method, url, headers, content, max_bytes)
+        except httpx.TransportError as exc:
+            failure = classify(exc)
+            if failure.retry and attempt + 1 < self._retry.attempts:
+                return None
+            raise RegistryError(failure.message(request, where, attempt + 1)) from None
+        if url.startswith("http://") and https_port_answer(resp.status, resp.body):
+            raise RegistryError(https_port_message(request, where))
+        return resp
 
     async def _send(
         self, method: str, url: str, headers: dict[str, str], content: bytes | None, max_bytes: int
@@ -309,16 +340,17 @@ class RegistryClient:
         token_url = httpx.URL(check_realm(realm, self.host), params=params)
         headers = {} if self._credentials is None else {"Authorization": self._credentials.basic()}
         for attempt in range(self._retry.attempts):
-            try:
-                resp = await self._send("GET", str(token_url), headers, None, 1024 * 1024)
-            except httpx.TransportError:
-                resp = None
+            resp = await self._attempt("GET", str(token_url), headers, None, 1024 * 1024, attempt)
             if resp is not None and resp.status not in RETRY_STATUSES:
                 break
             retry_after = None if resp is None else resp.headers.get("retry-after")
             await anyio.sleep(self._retry.delay(attempt, retry_after))
-        else:
-            raise AuthError(f"the token service of {self.host} could not be reached")
+        else:  # every attempt answered 408/429/5xx: a transport failure raised in _attempt
+            status = "no answer" if resp is None else resp.status
+            raise AuthError(
+                f"the token service of {self.host} answered {status} to all "
+                f"{self._retry.attempts} attempts"
+            )
         if resp.status in (401, 403):
             raise AuthError(self._refused())
         if resp.status != 200:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -40,7 +41,9 @@ class LoopbackServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, bind: str, handler: type[BaseHTTPRequestHandler], name: str) -> None:
+    def __init__(
+        self, bind: str, handler: type[socketserver.BaseRequestHandler], name: str
+    ) -> None:
         if not bind.startswith("127."):
             raise ValueError(f"test servers bind to loopback only, not {bind!r}")
         super().__init__((bind, 0), handler)

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .tls import ServerCert
     from .tokens import TokenServer
 
 __all__ = [
@@ -62,10 +64,11 @@ class Registry:
     log_path: Path = field(repr=False)
     config_path: Path = field(repr=False)
     auth: str = "none"  # "none", "htpasswd" or "token"
+    scheme: str = "http"  # "https" when started with a TLS certificate
 
     def url(self, path: str) -> str:
         """Absolute URL on this registry, e.g. url("/v2/") -> "http://127.0.0.1:PORT/v2/"."""
-        return f"http://{self.host}{path}"
+        return f"{self.scheme}://{self.host}{path}"
 
     def log_tail(self, lines: int = 40) -> str:
         """Last lines of the registry log, for failure messages."""
@@ -92,13 +95,15 @@ def start_registry(
     *,
     htpasswd: tuple[str, str] | None = None,
     token: TokenServer | None = None,
+    tls: ServerCert | None = None,
     binary: str = REGISTRY_BIN,
     extra_config: dict[str, Any] | None = None,
 ) -> Registry:
     """Start a registry storing under `workdir`/storage and wait until /v2/ answers.
 
     `htpasswd=(user, password)` turns on Basic auth (bcrypt hash, as 2.8 requires);
-    `token=` turns on Bearer auth against that token server. Calling it again with the same
+    `token=` turns on Bearer auth against that token server; `tls=` serves HTTPS only, with
+    that certificate (Go's server then answers plain HTTP with 400). Calling it again with the same
     workdir after stop() restarts on the same storage. Raises RegistryError, never skips,
     when the binary is missing or the registry does not come up.
     """
@@ -137,12 +142,15 @@ def start_registry(
     for _ in range(_PORT_ATTEMPTS):
         port = free_port()
         config = _config(root, port, auth_conf)
+        if tls is not None:
+            config["http"]["tls"] = {"certificate": str(tls.certificate), "key": str(tls.key)}
         if extra_config:
             _merge(config, extra_config)
         config_path.write_text(json.dumps(config, indent=2))
         log_offset = log_path.stat().st_size if log_path.exists() else 0
         proc = _spawn(binary, config_path, log_path)
-        reg = Registry(f"127.0.0.1:{port}", root, proc, log_path, config_path, auth)
+        scheme = "http" if tls is None else "https"
+        reg = Registry(f"127.0.0.1:{port}", root, proc, log_path, config_path, auth, scheme)
         try:
             _wait_ready(reg, log_offset)
             return reg
@@ -237,7 +245,7 @@ def _wait_ready(reg: Registry, log_offset: int) -> None:
             raise RegistryError(f"registry exited with code {code} on start; log tail:\n{tail}")
         if listening in _read_from(reg.log_path, log_offset):
             try:
-                conn = http.client.HTTPConnection(reg.host, timeout=1)
+                conn = _probe_connection(reg)
                 try:
                     conn.request("GET", "/v2/")
                     status = conn.getresponse().status
@@ -254,6 +262,14 @@ def _wait_ready(reg: Registry, log_offset: int) -> None:
                 f"log tail:\n{reg.log_tail()}"
             )
         time.sleep(0.01)
+
+
+def _probe_connection(reg: Registry) -> http.client.HTTPConnection:
+    if reg.scheme == "http":
+        return http.client.HTTPConnection(reg.host, timeout=1)
+    # Only "is it up?": whether the certificate is trusted is what the TLS tests check.
+    unverified = ssl._create_unverified_context()
+    return http.client.HTTPSConnection(reg.host, timeout=1, context=unverified)
 
 
 def _read_from(path: Path, offset: int) -> str:

@@ -14,7 +14,6 @@ x5c is the default because it needs no libtrust-specific encoding.
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import hmac
 import json
@@ -27,13 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import NameOID
 
 from . import LoopbackServer, QuietHandler
+from .tls import self_signed_ca
 
 __all__ = ["ALL_ACTIONS", "TokenRequest", "TokenServer", "libtrust_key_id"]
 
@@ -87,7 +85,7 @@ class TokenServer:
 
         workdir.mkdir(parents=True, exist_ok=True)
         self._key = ec.generate_private_key(ec.SECP256R1())
-        self._cert = _self_signed_ca(self._key)
+        self._cert = self_signed_ca(self._key, "release-pipeline test token CA")
         self.rootcertbundle = workdir / "token-root.pem"
         self.rootcertbundle.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
         self._x5c = base64.b64encode(self._cert.public_bytes(serialization.Encoding.DER)).decode()
@@ -184,36 +182,6 @@ def _parse_scope(scope: str) -> tuple[str, str, list[str]] | None:
     if not sep or not sep2 or not name:
         return None
     return typ, name, [a for a in actions.split(",") if a]
-
-
-def _self_signed_ca(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "release-pipeline test token CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=7))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
 
 
 def _b64url(data: bytes) -> str:
