@@ -83,7 +83,14 @@ def module_context(dest: Path, sdk_source: Path, *, keep_lock: bool) -> Path:
             shutil.copy2(ROOT / name, dest / name)
     if not keep_lock:
         (dest / "uv.lock").unlink(missing_ok=True)
-    sdk = dest / "sdk"
+    vendor_sdk(dest, sdk_source)
+    return dest
+
+
+def vendor_sdk(module: Path, sdk_source: Path) -> None:
+    """Put the SDK at `module`/sdk as the runtime's bundled copy: version 0.0.0, `codegen` in."""
+    sdk = module / "sdk"
+    shutil.rmtree(sdk, ignore_errors=True)
     shutil.copytree(sdk_source, sdk)
     pyproject = sdk / "pyproject.toml"
     text, count = re.subn(
@@ -99,7 +106,6 @@ def module_context(dest: Path, sdk_source: Path, *, keep_lock: bool) -> Path:
     (codegen / "src" / "codegen").mkdir(parents=True)
     (codegen / "src" / "codegen" / "__init__.py").write_text("")
     (codegen / "pyproject.toml").write_text(CODEGEN_PYPROJECT)
-    return dest
 
 
 def module_names(name: str, project_name: str) -> dict[str, str]:
