@@ -178,7 +178,8 @@ class ReleasePipeline:
         container: Annotated[dagger.Container, Doc("a built image")],
         command: SmokeArg,
     ) -> str:
-        """Run the smoke command in the image; fails with its stderr on a non-zero exit."""
+        """Run the smoke command in the image; a non-zero exit or a kill by a signal fails with
+        the exit code and the end of stderr."""
         return await run_smoke_test(
             container, _smoke(command), parse_platform(str(await container.platform()))
         )
