@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import anyio
+import dagger
 import pytest
+from support.dagger_errors import query_error
 from support.images import build_image, list_tags_raw, push_image
 
 from release_pipeline import flow
@@ -151,3 +153,22 @@ async def test_publish_platform_pushes_once_then_resumes(registry):
     with pytest.raises(flow.PlatformFailed, match="next/headers"):
         await flow.publish_platform(LocalBackend(registry.host, ARM_CRASHES), spec, arm, force=True)
     assert list_tags_raw(registry.host, REPO) == ["workers-sha-c804cace-arm64"]
+
+
+@dataclass
+class FlakyEngineBackend(LocalBackend):
+    """arm64's smoke test hits an engine error, not a verdict (e.g. reading its stdout)."""
+
+    async def smoke_test(self, image: Built, platform: Platform) -> None:
+        if platform.architecture == "arm64":
+            raise query_error("connection reset while reading stdout")
+        await super().smoke_test(image, platform)
+
+
+async def test_an_unexpected_error_surfaces_as_itself_with_its_platform(registry):
+    with pytest.raises(flow.PlatformError) as err:
+        await run_release(registry.host, FlakyEngineBackend(registry.host, PASSES))
+    assert not isinstance(err.value, BaseExceptionGroup)
+    assert str(err.value) == "linux/arm64: QueryError: connection reset while reading stdout"
+    assert isinstance(err.value.__cause__, dagger.QueryError)
+    assert list_tags_raw(registry.host, REPO) == []

@@ -8,7 +8,6 @@ everything it decides is delegated to `flow` and `release`, which are tested for
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import dagger
 from dagger import dag
@@ -78,6 +77,9 @@ async def destination(
         raise InvalidInput("username", "is required when a password is given")
     credentials = None if password is None else Credentials(username, await password.plaintext())
     if service is not None:
+        # A service from a caller may not be running yet, and its endpoint only resolves
+        # (and our registry client can only reach it) once it is.
+        service = await service.start()
         secure = plain_http is False  # a service endpoint is a tunnel: plain HTTP unless told
         return Destination(
             ref, await service.endpoint(), secure, username, password, credentials, service
@@ -94,7 +96,7 @@ class BuildOptions:
     target: str
     dockerfile: str
     build_args: list[tuple[str, str]]
-    source_url: str
+    labels: dict[str, str]  # labels.image_labels: validated before any engine call
 
 
 @dataclass(frozen=True)
@@ -142,28 +144,40 @@ def build_container(options: BuildOptions, platform: Platform) -> dagger.Contain
         build_args=args,
         target=options.target,
     )
-    labels = {
-        "org.opencontainers.image.version": str(options.version),
-        "org.opencontainers.image.revision": options.sha,
-        "org.opencontainers.image.created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    if options.source_url:
-        labels["org.opencontainers.image.source"] = options.source_url
-    for name, value in labels.items():
+    for name, value in options.labels.items():
         container = container.with_label(name, value)
     return container
 
 
 async def smoke_test(container: dagger.Container, command: list[str], platform: Platform) -> str:
-    """Run `command` in the image; its stdout, or `PlatformFailed` with its stderr."""
+    """Run `command` in the image; its stdout, or `PlatformFailed` with its exit code and the
+    tail of its stderr."""
+    try:
+        # Build first, so a failing Dockerfile step (an ExecError too) is a build failure.
+        container = await container.sync()
+    except dagger.QueryError as exc:
+        raise PlatformFailed(platform, "build", _query_failure(exc)) from None
     run = container.with_exec(command, expect=dagger.ReturnType.ANY)
     try:
         code = await run.exit_code()
-    except dagger.QueryError as exc:  # the build itself failed: exit_code forces it
-        raise PlatformFailed(platform, "build", str(exc)[-ERROR_TAIL:]) from None
-    if code != 0:
-        stderr = await run.stderr()
-        raise PlatformFailed(
-            platform, "smoke test", f"`{' '.join(command)}` exited {code}:\n{stderr[-ERROR_TAIL:]}"
-        )
-    return await run.stdout()
+        stderr = "" if code == 0 else await run.stderr()
+    except dagger.ExecError as exc:  # 128-191 (killed by a signal): outside ReturnType.ANY
+        code, stderr = exc.exit_code, exc.stderr
+    except dagger.QueryError as exc:  # the image built but the command could not run
+        raise PlatformFailed(platform, "smoke test", _query_failure(exc)) from None
+    if code == 0:
+        return await run.stdout()
+    raise PlatformFailed(platform, "smoke test", exec_failure(command, code, stderr))
+
+
+def exec_failure(command: list[str], code: int, stderr: str) -> str:
+    """`cmd` exited N (killed by signal S), then the end of stderr: what explains a failure."""
+    signal = f" (killed by signal {code - 128})" if 128 < code < 192 else ""
+    return f"`{' '.join(command)}` exited {code}{signal}:\n{stderr[-ERROR_TAIL:]}"
+
+
+def _query_failure(exc: dagger.QueryError) -> str:
+    # str(ExecError) is only the message; its command, code and stderr are fields.
+    if isinstance(exc, dagger.ExecError):
+        return exec_failure(exc.command or [], exc.exit_code, exc.stderr)
+    return str(exc)[-ERROR_TAIL:]

@@ -52,6 +52,18 @@ class PlatformFailed(ReleaseError):
         super().__init__(f"{stage} failed for {platform}:\n{detail}")
 
 
+class PlatformError(ReleaseError):
+    """An unexpected error (not a build or smoke-test verdict) while preparing one platform.
+
+    Raised from the error itself, instead of the task group's ExceptionGroup, so the user
+    reads what went wrong and where; the other platforms were cancelled, nothing was pushed.
+    """
+
+    def __init__(self, platform: Platform, error: Exception) -> None:
+        self.platform, self.error = platform, error
+        super().__init__(f"{platform}: {type(error).__name__}: {error}")
+
+
 class BuildFailed(ReleaseError):
     def __init__(self, failures: dict[str, str]) -> None:
         self.failures = failures
@@ -111,16 +123,23 @@ async def release(
 
     built: dict[Platform, Image] = {}
     failures: dict[str, str] = {}
-
-    async def build_and_test(platform: Platform) -> None:
-        try:
-            built[platform] = await _tested_image(backend, platform)
-        except ReleaseError as exc:
-            failures[str(platform)] = str(exc)
+    crashed: list[PlatformError] = []
 
     async with anyio.create_task_group() as group:
+
+        async def build_and_test(platform: Platform) -> None:
+            try:
+                built[platform] = await _tested_image(backend, platform)
+            except ReleaseError as exc:
+                failures[str(platform)] = str(exc)
+            except Exception as exc:  # e.g. a QueryError reading stdout: stop everything
+                crashed.append(PlatformError(platform, exc))
+                group.cancel_scope.cancel()
+
         for platform in to_build:
             group.start_soon(build_and_test, platform)
+    if crashed:
+        raise crashed[0] from crashed[0].error
     if failures:
         raise BuildFailed(failures)
 

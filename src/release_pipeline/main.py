@@ -12,7 +12,7 @@ import json
 from typing import Annotated
 
 import dagger
-from dagger import DefaultPath, Doc, Name
+from dagger import Doc, Name
 
 from . import flow, release
 from .engine import (
@@ -26,6 +26,7 @@ from .engine import (
 from .engine import smoke_test as run_smoke_test
 from .errors import InvalidInput
 from .inputs import DEFAULT_FLAVOR, DEFAULT_PLATFORMS, parse_build_args, parse_platform
+from .labels import image_labels
 from .report import PromoteReport, ReleaseReport
 from .specs import ReleaseSpec, promote_spec, release_spec, status_spec
 from .status import status as read_status
@@ -33,7 +34,11 @@ from .status_types import Status, status_object
 from .tags import TagScheme
 from .typed_dagger import function, object_type, uncached_function
 
-SourceDir = Annotated[dagger.Directory, DefaultPath("."), Doc("build context with the Dockerfile")]
+# No DefaultPath: called with -m or from another module, "." is this module's own directory,
+# not the repository being released.
+SourceDir = Annotated[
+    dagger.Directory, Doc("build context with the Dockerfile (required: e.g. --source=.)")
+]
 VersionArg = Annotated[str, Doc("SemVer version to release, with or without v (e.g. v0.22.8)")]
 ShaArg = Annotated[str, Doc("full 40-hex git commit SHA the images are built from")]
 PlatformArg = Annotated[str, Doc("os/arch[/variant], e.g. linux/arm64")]
@@ -51,6 +56,13 @@ BuildArgArg = Annotated[
     Doc("extra KEY=VALUE build args (VERSION and GIT_COMMIT are set by the release)"),
 ]
 SourceUrlArg = Annotated[str, Doc("repository URL for the org.opencontainers.image.source label")]
+SourceDateEpochArg = Annotated[
+    int | None,
+    Doc(
+        "commit time in seconds since the epoch, e.g. $(git log -1 --format=%ct); sets "
+        "org.opencontainers.image.created (omitted: no created label, never the clock)"
+    ),
+]
 ForceArg = Annotated[
     bool,
     Doc(
@@ -162,11 +174,14 @@ class ReleasePipeline:
         dockerfile: DockerfileArg = "Dockerfile",
         build_arg: BuildArgArg = None,
         source_url: SourceUrlArg = "",
+        source_date_epoch: SourceDateEpochArg = None,
     ) -> dagger.Container:
         """Build the Dockerfile target for one platform, with VERSION/GIT_COMMIT and OCI labels."""
         spec = self._spec(version, sha, [platform])
         return build_container(
-            self._options(source, spec, target, dockerfile, build_arg, source_url),
+            self._options(
+                source, spec, target, dockerfile, build_arg, source_url, source_date_epoch
+            ),
             spec.platforms[0],
         )
 
@@ -176,7 +191,8 @@ class ReleasePipeline:
         container: Annotated[dagger.Container, Doc("a built image")],
         command: SmokeArg,
     ) -> str:
-        """Run the smoke command in the image; fails with its stderr on a non-zero exit."""
+        """Run the smoke command in the image; a non-zero exit or a kill by a signal fails with
+        the exit code and the end of stderr."""
         return await run_smoke_test(
             container, _smoke(command), parse_platform(str(await container.platform()))
         )
@@ -194,13 +210,16 @@ class ReleasePipeline:
         build_arg: BuildArgArg = None,
         source_url: SourceUrlArg = "",
         force: ForceArg = False,
+        source_date_epoch: SourceDateEpochArg = None,
     ) -> PlatformImage:
         """Build, smoke-test and push one platform to FLAVOR-sha-SHORT-ARCH (a native CI runner's
         job). An image already under that tag is reused: a re-run resumes, it does not replace."""
+        self._named_image("publish-platform")
         spec = self._spec(version, sha, [platform])
-        backend = await self._backend(
-            source, spec, smoke_command, target, dockerfile, build_arg, source_url
+        options = self._options(
+            source, spec, target, dockerfile, build_arg, source_url, source_date_epoch
         )
+        backend = await self._backend(options, smoke_command)
         result = await flow.publish_platform(backend, spec, spec.platforms[0], force=force)
         return PlatformImage(
             platform=result.platform,
@@ -212,6 +231,7 @@ class ReleasePipeline:
     @uncached_function
     async def merge(self, version: VersionArg, sha: ShaArg, force: ForceArg = False) -> Report:
         """Tag the per-arch images as this version and publish the multi-arch index."""
+        self._named_image("merge")
         spec = self._spec(version, sha)
         dest = await self._destination()
         async with dest.client() as client:
@@ -220,6 +240,7 @@ class ReleasePipeline:
     @uncached_function
     async def plan(self, version: VersionArg, sha: ShaArg, force: ForceArg = False) -> Report:
         """What merge would write and why; writes nothing, fails where merge would."""
+        self._named_image("plan")
         spec = self._spec(version, sha)
         dest = await self._destination()
         async with dest.client(push=False) as client:
@@ -237,7 +258,7 @@ class ReleasePipeline:
     ) -> Promotion:
         """Point a floating tag at an existing release, digest kept: the rollback verb. Moving
         latest back yanks the newer versions it passes over, so re-runs cannot undo it."""
-        pspec = promote_spec(self.image or THROWAWAY_IMAGE, from_, to or None, self.flavor)
+        pspec = promote_spec(self._named_image("promote"), from_, to or None, self.flavor)
         dest = await self._destination()
         async with dest.client(push=not dry_run) as client:
             done = await release.promote(pspec, client, dry_run=dry_run)
@@ -250,9 +271,7 @@ class ReleasePipeline:
     ) -> Status:
         """Where latest-FLAVOR points, the versions newest first (digest, revision, created,
         yanked, live) and the rollback candidates. Reads only."""
-        if not self.image:
-            raise InvalidInput("image", "is required: status reads an existing registry")
-        sspec = status_spec(self.image, self.flavor, str(limit))
+        sspec = status_spec(self._named_image("status"), self.flavor, str(limit))
         dest = await self._destination()
         async with dest.client(push=False) as client:
             return status_object(await read_status(sspec, client))
@@ -270,13 +289,15 @@ class ReleasePipeline:
         source_url: SourceUrlArg = "",
         force: ForceArg = False,
         dry_run: Annotated[bool, Doc("build and smoke-test only; publish nothing")] = False,
+        source_date_epoch: SourceDateEpochArg = None,
     ) -> Report:
         """The whole release in one engine: every platform built and smoke-tested concurrently
         (nothing is published if any fails), then pushed, then merged."""
         spec = self._spec(version, sha)
-        backend = await self._backend(
-            source, spec, smoke_command, target, dockerfile, build_arg, source_url
+        options = self._options(
+            source, spec, target, dockerfile, build_arg, source_url, source_date_epoch
         )
+        backend = await self._backend(options, smoke_command)
 
         async def merge() -> ReleaseReport:
             async with backend.dest.client() as client:
@@ -295,22 +316,24 @@ class ReleasePipeline:
             image, version, sha, self.flavor, platforms or self.platforms or list(DEFAULT_PLATFORMS)
         )
 
+    def _named_image(self, verb: str) -> str:
+        """The constructor's image, which every registry function but `release` needs: the
+        throwaway registry starts empty and ends with the call, so there would be nothing to
+        read or move, and nothing pushed would be kept."""
+        if not self.image:
+            raise InvalidInput(
+                "image",
+                f"is required by {verb}: pass --image=HOST/REPO (only release can use the "
+                "throwaway registry)",
+            )
+        return self.image
+
     async def _destination(self) -> Destination:
         return await destination(
             self.image, self.username, self.password, self.registry_service, self.plain_http
         )
 
-    async def _backend(
-        self,
-        source: dagger.Directory,
-        spec: ReleaseSpec,
-        smoke_command: list[str],
-        target: str,
-        dockerfile: str,
-        build_arg: list[str] | None,
-        source_url: str,
-    ) -> DaggerBackend:
-        options = self._options(source, spec, target, dockerfile, build_arg, source_url)
+    async def _backend(self, options: BuildOptions, smoke_command: list[str]) -> DaggerBackend:
         command = _smoke(smoke_command)
         dest = await self._destination()
         return DaggerBackend(dest, options, command)
@@ -323,6 +346,7 @@ class ReleasePipeline:
         dockerfile: str,
         build_arg: list[str] | None,
         source_url: str,
+        source_date_epoch: int | None,
     ) -> BuildOptions:
         if not target:
             raise InvalidInput("target", "must name the Dockerfile target to build")
@@ -333,7 +357,7 @@ class ReleasePipeline:
             target,
             dockerfile,
             parse_build_args(build_arg or []),
-            source_url,
+            image_labels(spec.version, spec.sha, source_url, source_date_epoch),
         )
 
 
@@ -345,7 +369,9 @@ def _smoke(command: list[str]) -> list[str]:
     return command
 
 
-def _report(done: ReleaseReport, images: list[flow.PlatformResult]) -> Report:
+def _report(done: ReleaseReport, images: list[flow.PlatformResult], **extra: object) -> Report:
+    """The typed report, and its `json` field: every typed field in the CLI's `--json` shape
+    plus `images`, so a caller gets the whole report from one query (one run of release)."""
     reused = {r.platform: r.reused for r in images}
     scheme = TagScheme(done.flavor)
     platforms = [
@@ -372,41 +398,31 @@ def _report(done: ReleaseReport, images: list[flow.PlatformResult]) -> Report:
         latest_moved=done.latest_moved,
         latest_reason=done.latest_reason,
         dry_run=done.dry_run,
-        json=json.dumps(payload, indent=2),
+        json=json.dumps(payload | extra, indent=2),
     )
 
 
 def _dry_run_report(
     spec: ReleaseSpec, dest: Destination, images: list[flow.PlatformResult]
 ) -> Report:
-    payload = {
-        "image": str(dest.image),
-        "version": str(spec.version),
-        "sha": spec.sha,
-        "flavor": spec.flavor,
-        "dry_run": True,
-        "would_write": spec.tags.all(),
-        "images": [dataclasses.asdict(r) for r in images],
-    }
-    return Report(
+    done = ReleaseReport(
         image=str(dest.image),
         version=str(spec.version),
         sha=spec.sha,
         flavor=spec.flavor,
+        platforms={r.platform: r.digest or "" for r in images},
         index_digest="",
         pinned="",
-        platforms=[
-            PlatformImage(platform=r.platform, tag=r.tag, digest=r.digest or "", reused=r.reused)
-            for r in images
-        ],
-        tags=[],
+        tags={},
         written=[],
+        unchanged=[],
+        replaced={},
         latest_moved=False,
         latest_reason="dry run: every platform built and passed its smoke test; nothing "
         "was published.",
         dry_run=True,
-        json=json.dumps(payload, indent=2),
     )
+    return _report(done, images, would_write=spec.tags.all())
 
 
 def _promotion(done: PromoteReport) -> Promotion:

@@ -1,0 +1,137 @@
+"""Module functions run offline through the SDK (`get_result`/`get_structured_result`, what
+the runtime calls): required arguments, refusals before any engine call, the exact build
+request the engine would receive, and the one-query `json` report a caller module reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from dagger.mod._exceptions import FunctionError
+from support.images import push_arch_images
+
+from release_pipeline import flow
+from release_pipeline.engine import THROWAWAY_IMAGE, Destination
+from release_pipeline.errors import InvalidInput
+from release_pipeline.inputs import parse_image
+from release_pipeline.main import Promotion, ReleasePipeline, Report, _dry_run_report
+from release_pipeline.specs import release_spec
+
+REPO = "testplanit/testplanit"
+SHA = "c804cace" + "5" * 32
+MODULE = ReleasePipeline.__dagger_module__  # type: ignore[attr-defined]
+BUILD = {"source": "Directory:x", "platform": "linux/arm64", "version": "1.2.3", "sha": SHA}
+
+
+def build_request(container):
+    """The selections `build` chains on the source: what the engine would be asked to do."""
+    return [(sel.name, dict(sel.args)) for sel in container._ctx.selections]
+
+
+async def build(**args):
+    container, _ = await MODULE.get_structured_result("ReleasePipeline", {}, "build", args)
+    return build_request(container)
+
+
+def labels(request):
+    return {args["name"]: args["value"] for name, args in request if name == "withLabel"}
+
+
+@pytest.mark.parametrize("function", ["build", "publish_platform", "release"])
+def test_source_is_required_where_a_default_would_build_the_wrong_repository(function):
+    source = MODULE.get_object("ReleasePipeline").functions[function].parameters["source"]
+    assert source.default_path is None and not source.is_optional
+
+
+@pytest.mark.parametrize(
+    "name,args",
+    [
+        ("merge", {"version": "1.0.0", "sha": SHA}),
+        ("plan", {"version": "1.0.0", "sha": SHA}),
+        ("promote", {"from": "1.0.0-workers"}),
+        (
+            "publish_platform",
+            {**BUILD, "smoke_command": ["true"]},
+        ),
+    ],
+)
+async def test_registry_functions_without_an_image_are_refused_before_the_engine(name, args):
+    # Without --image these used to start an empty throwaway registry in the engine; no
+    # engine runs here, so reaching that point would fail differently.
+    with pytest.raises(FunctionError) as err:
+        await MODULE.get_result("ReleasePipeline", {}, name, args)
+    assert isinstance(err.value.__cause__, InvalidInput)
+    assert err.value.__cause__.field == "image"
+    assert "only release can use the throwaway registry" in str(err.value.__cause__)
+
+
+async def test_the_created_label_is_the_commit_time_and_the_request_is_reproducible():
+    first = await build(**BUILD, source_date_epoch=1700000000)
+    assert labels(first)["org.opencontainers.image.created"] == "2023-11-14T22:13:20Z"
+    assert await build(**BUILD, source_date_epoch=1700000000) == first
+
+
+async def test_without_a_commit_time_there_is_no_created_label_at_all():
+    request = await build(**BUILD, source_url="https://github.com/testplanit/testplanit")
+    assert labels(request) == {
+        "org.opencontainers.image.version": "1.2.3",
+        "org.opencontainers.image.revision": SHA,
+        "org.opencontainers.image.source": "https://github.com/testplanit/testplanit",
+    }
+
+
+@pytest.mark.parametrize("name", ["build", "publish_platform", "release"])
+async def test_a_bad_commit_time_is_refused_before_the_engine(name):
+    args = {**BUILD, "smoke_command": ["true"], "source_date_epoch": -1}
+    if name == "build":
+        del args["smoke_command"]
+    if name == "release":
+        del args["platform"]
+    with pytest.raises(FunctionError) as err:
+        await MODULE.get_result("ReleasePipeline", {"image": "ghcr.io/a/b"}, name, args)
+    assert isinstance(err.value.__cause__, InvalidInput)
+    assert err.value.__cause__.field == "source_date_epoch"
+
+
+def typed_fields(cls):
+    return {f.name for f in dataclasses.fields(cls)} - {"json"}
+
+
+async def test_the_json_field_holds_the_whole_report_from_one_run(registry):
+    # A caller module reads fields of a returned object with one query each, and release is
+    # uncached: `json` is how it gets every field from a single run.
+    push_arch_images(registry.host, REPO, SHA[:8])
+    state = {"image": f"{registry.host}/{REPO}"}
+    merged = await MODULE.get_result(
+        "ReleasePipeline", state, "merge", {"version": "2.0.0", "sha": SHA}
+    )
+    whole = json.loads(merged["json"])
+    assert typed_fields(Report) <= set(whole)
+    for field in typed_fields(Report) - {"platforms", "tags"}:
+        assert whole[field] == merged[field], field
+    assert whole["platforms"] == {p["platform"]: p["digest"] for p in merged["platforms"]}
+    assert whole["tags"] == {t["tag"]: t["digest"] for t in merged["tags"]}
+
+    promoted = await MODULE.get_result(
+        "ReleasePipeline", state, "promote", {"from": "2.0.0-workers", "to": "canary-workers"}
+    )
+    whole = json.loads(promoted["json"])
+    assert typed_fields(Promotion) <= set(whole)
+    assert all(whole[f] == promoted[f] for f in typed_fields(Promotion) - {"version"})
+    assert whole["version"] == promoted["version"] == "2.0.0"
+
+
+def test_a_dry_run_json_has_the_same_fields_as_a_release():
+    spec = release_spec(THROWAWAY_IMAGE, "1.0.0", SHA)
+    dest = Destination(parse_image(THROWAWAY_IMAGE), "10.0.0.1:5000", False, "", None, None, None)
+    images = [
+        flow.PlatformResult(str(p), spec.tags.sha_arch[p], None, reused=False)
+        for p in spec.platforms
+    ]
+    report = _dry_run_report(spec, dest, images)
+    whole = json.loads(report.json)
+    assert typed_fields(Report) <= set(whole)
+    assert whole["dry_run"] is True and whole["would_write"] == spec.tags.all()
+    assert [p.platform for p in report.platforms] == ["linux/amd64", "linux/arm64"]
