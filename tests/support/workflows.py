@@ -9,6 +9,7 @@ command lines a runner would execute, once per flavor.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -26,7 +27,9 @@ ROLLBACK = CI / "github" / "rollback.yml"
 WORKFLOWS = sorted(p for p in CI.rglob("*") if p.suffix in {".yml", ".yaml"} and p.is_file())
 
 
+@functools.cache
 def load(path: Path) -> dict[str, Any]:
+    """The parsed workflow (cached: tests only read it)."""
     data = yaml.safe_load(path.read_text())
     assert isinstance(data, dict)
     return data
@@ -47,6 +50,14 @@ def step_named(job: dict[str, Any], needle: str) -> dict[str, Any]:
     found = [s for s in job["steps"] if needle in s.get("name", "")]
     assert len(found) == 1, f"expected one step named like {needle!r}"
     return found[0]
+
+
+def uses(step: dict[str, Any], action: str) -> bool:
+    return str(step.get("uses", "")).startswith(action + "@")
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def walk(node: Any, path: tuple[Any, ...] = ()) -> Any:
