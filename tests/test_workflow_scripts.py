@@ -105,6 +105,16 @@ def test_settings_become_the_matrices(release: dict[str, Any], tmp_path: Path) -
     assert json.loads(run.outputs["flavors"]) == ["production", "workers"]
 
 
+def test_a_self_hosted_runner_is_a_list_of_labels(release: dict[str, Any], tmp_path: Path) -> None:
+    """TestPlanIt's old workflow ran on self-hosted runners: runs-on takes their label list."""
+    run = settings(release, tmp_path, PLATFORMS="linux/amd64 self-hosted,linux,x64\n")
+    assert run.result.returncode == 0, run.log
+    assert json.loads(run.outputs["matrix"]) == {
+        "include": [{"platform": "linux/amd64", "runner": ["self-hosted", "linux", "x64"]}]
+    }
+    assert run.outputs["platforms"] == "linux/amd64"
+
+
 GOOD_FLAVOR = {"name": "w", "flavor": "w", "target": "w", "smoke": "true"}
 BAD_SETTINGS = [
     ("IMAGE", "ghcr.io/TestPlanIt/testplanit"),
@@ -127,6 +137,8 @@ BAD_SETTINGS = [
     ("PLATFORMS", "linux/amd64 ubuntu-24.04 extra"),
     ("PLATFORMS", "linux/amd64 a\nlinux/amd64 b"),
     ("PLATFORMS", "Linux/AMD64 ubuntu-24.04"),
+    ("PLATFORMS", "linux/amd64 self-hosted,,x64"),
+    ("PLATFORMS", "linux/amd64 self-hosted,$(id)"),
     ("FLAVORS", "[]"),
     ("FLAVORS", "not json"),
     ("FLAVORS", json.dumps([GOOD_FLAVOR, GOOD_FLAVOR])),
