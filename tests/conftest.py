@@ -16,6 +16,7 @@ from support.images import push_arch_images
 from support.proxy import Proxy, Sink, start_proxy, start_sink
 from support.registry import TEST_CREDS, Registry, start_registry
 from support.tokens import TokenServer
+from support.workflows import RELEASE, ROLLBACK, load
 
 RegistryFactory = Callable[..., Registry]
 ProxyFactory = Callable[..., Proxy]
@@ -96,3 +97,15 @@ def two_arch_images() -> Callable[..., dict[str, str]]:
     """push(host, repo, sha8, flavor="workers", archs=("amd64", "arm64"), seed="",
     docker_format=False, creds=None) -> {"workers-sha-<sha8>-amd64": digest, ...}."""
     return push_arch_images
+
+
+@pytest.fixture
+def release() -> dict[str, Any]:
+    """ci/github/release.yml, parsed (read-only)."""
+    return load(RELEASE)
+
+
+@pytest.fixture
+def rollback() -> dict[str, Any]:
+    """ci/github/rollback.yml, parsed (read-only)."""
+    return load(ROLLBACK)

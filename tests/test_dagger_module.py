@@ -3,20 +3,18 @@
 `__dagger_module__.get_result` is what the engine's Python runtime calls to run a
 function: the same argument conversion, the same constructor. Functions that need no
 engine (plan, merge, promote with no secret) run against the real local registry.
-Registration (what `dagger call` and `dag.release_pipeline()` see) is checked in a
-subprocess with the SDK's typedef builder and the engine call stubbed out.
+Registration (what `dagger call` and `dag.release_pipeline()` see) is checked through
+`support.registration`, which the workflow tests share.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 
 import pytest
 from dagger.mod._exceptions import FunctionError
 from support.images import fetch_raw, list_tags_raw, push_arch_images
+from support.registration import registration
 
 from release_pipeline.errors import InvalidInput
 from release_pipeline.main import ReleasePipeline
@@ -136,52 +134,8 @@ async def test_bad_input_fails_before_the_engine_or_registry(state, name, args, 
     assert err.value.__cause__.field == field
 
 
-REGISTRATION = textwrap.dedent("""
-    import asyncio, json, os
-    os.environ["DAGGER_MAIN_OBJECT"] = "ReleasePipeline"
-    from dagger.client import gen
-
-    captured = []
-
-    async def fake_id(self):  # the one engine call registration makes
-        captured.append(self)
-        return "ModuleID:offline"
-
-    gen.Module.id = fake_id
-    from release_pipeline.main import ReleasePipeline
-
-    asyncio.run(ReleasePipeline.__dagger_module__._typedefs())
-    functions, current = {}, None
-
-    def walk(node):
-        global current
-        for sel in node._ctx.selections:
-            plain = {k: v for k, v in sel.args.items() if not hasattr(v, "_ctx")}
-            if sel.name == "function":
-                current = functions.setdefault(plain["name"], {"cache": None, "args": {}})
-            elif current is not None and sel.name == "withCachePolicy":
-                current["cache"] = plain["policy"]
-            elif current is not None and sel.name == "withArg":
-                current["args"][plain["name"]] = plain["description"]
-            for value in sel.args.values():
-                if hasattr(value, "_ctx"):
-                    walk(value)
-
-    walk(captured[0])
-    print(json.dumps(functions))
-""")
-
-
 def test_the_module_registers_every_function_documented_and_registry_calls_uncached():
-    done = subprocess.run(
-        [sys.executable, "-c", REGISTRATION],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    functions = json.loads(done.stdout)
+    functions = registration()["functions"]
     assert set(functions) == {
         "",
         "build",
