@@ -47,3 +47,19 @@ class TagConflict(ReleaseError):
             "refusing to overwrite immutable tags (nothing written; --force overrides):\n  "
             + "\n  ".join(lines)
         )
+
+
+class RevisionMismatch(ReleaseError):
+    """Per-arch images say they were built from another commit: merging them would publish
+    that commit's code as this release."""
+
+    def __init__(self, mismatches: list[tuple[str, str]], expected: str) -> None:
+        self.mismatches, self.expected = mismatches, expected
+        lines = [
+            f"{tag} has org.opencontainers.image.revision={label}, expected {expected}"
+            for tag, label in mismatches
+        ]
+        super().__init__(
+            "per-arch images were built from another commit (nothing written; republish them "
+            "with publish-platform --force):\n  " + "\n  ".join(lines)
+        )

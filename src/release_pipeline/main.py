@@ -25,7 +25,13 @@ from .engine import (
 )
 from .engine import smoke_test as run_smoke_test
 from .errors import InvalidInput
-from .inputs import DEFAULT_FLAVOR, DEFAULT_PLATFORMS, parse_build_args, parse_platform
+from .inputs import (
+    DEFAULT_FLAVOR,
+    DEFAULT_PLATFORMS,
+    parse_build_args,
+    parse_platform,
+    parse_source_url,
+)
 from .report import PromoteReport, ReleaseReport
 from .specs import ReleaseSpec, promote_spec, release_spec
 from .tags import TagScheme
@@ -49,6 +55,13 @@ BuildArgArg = Annotated[
     Doc("extra KEY=VALUE build args (VERSION and GIT_COMMIT are set by the release)"),
 ]
 SourceUrlArg = Annotated[str, Doc("repository URL for the org.opencontainers.image.source label")]
+IndexSourceArg = Annotated[
+    str,
+    Doc(
+        "repository URL for the index's org.opencontainers.image.source annotation "
+        "(default: the images' common source label)"
+    ),
+]
 ForceArg = Annotated[
     bool,
     Doc(
@@ -93,6 +106,7 @@ class Report:
     latest_reason: str = dagger.field()
     dry_run: bool = dagger.field()
     json: str = dagger.field()
+    revision_unverified: list[str] = dagger.field(default=list)
 
 
 @object_type
@@ -197,20 +211,34 @@ class ReleasePipeline:
         )
 
     @uncached_function
-    async def merge(self, version: VersionArg, sha: ShaArg, force: ForceArg = False) -> Report:
+    async def merge(
+        self,
+        version: VersionArg,
+        sha: ShaArg,
+        force: ForceArg = False,
+        source_url: IndexSourceArg = "",
+    ) -> Report:
         """Tag the per-arch images as this version and publish the multi-arch index."""
         spec = self._spec(version, sha)
+        url = parse_source_url(source_url) if source_url else None
         dest = await self._destination()
         async with dest.client() as client:
-            return _report(await release.merge(spec, client, force=force), [])
+            return _report(await release.merge(spec, client, force=force, source_url=url), [])
 
     @uncached_function
-    async def plan(self, version: VersionArg, sha: ShaArg, force: ForceArg = False) -> Report:
+    async def plan(
+        self,
+        version: VersionArg,
+        sha: ShaArg,
+        force: ForceArg = False,
+        source_url: IndexSourceArg = "",
+    ) -> Report:
         """What merge would write and why; writes nothing, fails where merge would."""
         spec = self._spec(version, sha)
+        url = parse_source_url(source_url) if source_url else None
         dest = await self._destination()
         async with dest.client(push=False) as client:
-            return _report(await release.plan(spec, client, force=force), [])
+            return _report(await release.plan(spec, client, force=force, source_url=url), [])
 
     @uncached_function
     async def promote(
@@ -340,6 +368,7 @@ def _report(done: ReleaseReport, images: list[flow.PlatformResult]) -> Report:
         latest_reason=done.latest_reason,
         dry_run=done.dry_run,
         json=json.dumps(payload, indent=2),
+        revision_unverified=done.revision_unverified,
     )
 
 
