@@ -79,6 +79,7 @@ class PlatformImage:
     tag: str = dagger.field()
     digest: str = dagger.field()
     reused: bool = dagger.field()
+    replaced: str = dagger.field(default="")  # the digest --force replaced under the tag
 
 
 @object_type
@@ -208,6 +209,7 @@ class ReleasePipeline:
             tag=result.tag,
             digest=result.digest or "",
             reused=result.reused,
+            replaced=result.replaced or "",
         )
 
     @uncached_function
@@ -342,6 +344,7 @@ def _smoke(command: list[str]) -> list[str]:
 
 def _report(done: ReleaseReport, images: list[flow.PlatformResult]) -> Report:
     reused = {r.platform: r.reused for r in images}
+    replaced = {r.platform: r.replaced or "" for r in images}
     scheme = TagScheme(done.flavor)
     platforms = [
         PlatformImage(
@@ -349,10 +352,13 @@ def _report(done: ReleaseReport, images: list[flow.PlatformResult]) -> Report:
             tag=scheme.sha_arch_tag(done.sha, parse_platform(p)),
             digest=digest,
             reused=reused.get(p, True),
+            replaced=replaced.get(p, ""),
         )
         for p, digest in done.platforms.items()
     ]
     payload = json.loads(done.model_dump_json())
+    # Per-arch tags that --force replaced are listed with the tags merge replaced.
+    payload["replaced"] |= {r.tag: r.replaced for r in images if r.replaced}
     payload["images"] = [dataclasses.asdict(r) for r in images]
     return Report(
         image=done.image,
@@ -392,7 +398,13 @@ def _dry_run_report(
         index_digest="",
         pinned="",
         platforms=[
-            PlatformImage(platform=r.platform, tag=r.tag, digest=r.digest or "", reused=r.reused)
+            PlatformImage(
+                platform=r.platform,
+                tag=r.tag,
+                digest=r.digest or "",
+                reused=r.reused,
+                replaced=r.replaced or "",
+            )
             for r in images
         ],
         tags=[],
