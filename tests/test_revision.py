@@ -17,7 +17,7 @@ from test_dagger_module import call
 from test_release_e2e import REPO, cli, digest_of, merge, sha
 
 from release_pipeline.cli import run
-from release_pipeline.errors import RevisionMismatch
+from release_pipeline.errors import InvalidInput, RevisionMismatch
 
 REVISION = "org.opencontainers.image.revision"
 
@@ -115,6 +115,13 @@ async def test_the_dagger_merge_applies_the_same_rule(registry):
 
     push(host, 3, "amd64", None, buildx=True)
     push(host, 3, "arm64", sha(3))
-    merged = await call(state, "merge", {"version": "3.0.0", "sha": sha(3)})
+    url = "https://github.com/testplanit/testplanit"
+    with pytest.raises(FunctionError) as bad:
+        await call(state, "plan", {"version": "3.0.0", "sha": sha(3), "source_url": "ftp://x"})
+    assert isinstance(bad.value.__cause__, InvalidInput)
+    assert bad.value.__cause__.field == "source_url"
+    merged = await call(state, "merge", {"version": "3.0.0", "sha": sha(3), "source_url": url})
     assert merged["revision_unverified"] == [sha_arch(3, "amd64")]
     assert json.loads(merged["json"])["revision_unverified"] == [sha_arch(3, "amd64")]
+    index = json.loads(fetch_raw(host, REPO, "3.0.0-workers")[0])
+    assert index["annotations"]["org.opencontainers.image.source"] == url
