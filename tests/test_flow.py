@@ -104,22 +104,23 @@ async def test_a_reused_image_that_fails_its_smoke_test_stops_the_release(regist
 
 
 @pytest.mark.parametrize(
-    "labels,held",
+    "labels,arch,held",
     [
-        (None, f"with no {REVISION} label"),
-        ({REVISION: OTHER}, f"labelled {REVISION}={OTHER}"),
+        (None, "arm64", f" with no {REVISION} label"),
+        ({REVISION: OTHER}, "arm64", f" labelled {REVISION}={OTHER}"),
+        ({REVISION: SHA}, "amd64", ", an image for linux/amd64"),
     ],
 )
 async def test_an_image_not_tested_for_this_commit_stops_the_release_before_any_push(
-    registry, tmp_path, labels, held
+    registry, tmp_path, labels, arch, held
 ):
     # What the old workflow left under the SHA tag (pushed before its smoke test, unlabelled),
-    # or an image of another commit.
-    old = push_image(registry.host, REPO, ARM_TAG, arch="arm64", labels=labels, seed="old")
+    # an image of another commit, or one of this commit for the wrong platform.
+    old = push_image(registry.host, REPO, ARM_TAG, arch=arch, labels=labels, seed="old")
     local = backend(registry.host, tmp_path, PASSES)
     with pytest.raises(flow.NotReusable) as err:
         await run_release(registry.host, local)
-    assert f"{ARM_TAG} holds {old} {held}" in str(err.value) and "--force" in str(err.value)
+    assert f"{ARM_TAG} holds {old}{held}" in str(err.value) and "--force" in str(err.value)
     assert local.events == []  # nothing built, nothing pushed
     assert list_tags_raw(registry.host, REPO) == [ARM_TAG]
     with pytest.raises(flow.NotReusable, match=ARM_TAG):
