@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
+from attested import attested_refs  # noqa: E402
 from support.images import fetch_raw, list_tags_raw, push_arch_images  # noqa: E402
 from support.proxy import WRITE_METHODS, Proxy, _ProxyHandler, start_proxy  # noqa: E402
 from support.registry import REGISTRY_BIN, TEST_CREDS, Registry, start_registry  # noqa: E402
@@ -1174,6 +1175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.rollback(plain)
         bench.big_repository(paged)
         bench.four_platforms(plain)
+        attested_refs(bench, plain)
         if not peers.cache_used():
             print("\nWARNING: skopeo's private blob-info cache was not used")
         if not args.no_auth:
