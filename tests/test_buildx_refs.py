@@ -178,3 +178,16 @@ def test_a_bad_source_url_exits_2_before_any_request(capsys, url):
         "--source-url", url,
     )  # fmt: skip
     assert code == 2 and "invalid source_url" in err and "token" not in err
+
+
+def test_immutability_holds_for_buildx_refs(registry, capsys):
+    host = registry.host
+    first = push_buildx_commit(host, 6)
+    push_buildx_commit(host, 7)
+    code, report, _ = merge(capsys, host, "6.0.0", 6)
+    assert code == 0
+    before = {t: digest_of(host, t) for t in list_tags_raw(host, REPO)}
+    code, _, err = merge(capsys, host, "6.0.0", 7)  # same version, another commit
+    assert code == 1 and f"6.0.0-workers-amd64 is {first['amd64'].index}" in err
+    assert f"6.0.0-workers is {report['index_digest']}" in err
+    assert {t: digest_of(host, t) for t in list_tags_raw(host, REPO)} == before

@@ -8,6 +8,7 @@ re-run stays cheap and still catches an image swapped under a SHA tag.
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 from buildx_refs import push_buildx_arch
@@ -125,3 +126,33 @@ async def test_the_dagger_merge_applies_the_same_rule(registry):
     assert json.loads(merged["json"])["revision_unverified"] == [sha_arch(3, "amd64")]
     index = json.loads(fetch_raw(host, REPO, "3.0.0-workers")[0])
     assert index["annotations"]["org.opencontainers.image.source"] == url
+
+
+def test_labelled_docker_images_make_a_list_real_clients_copy(registry, capsys, tmp_path):
+    host = registry.host
+    for arch in ("amd64", "arm64"):
+        push_image(
+            host, REPO, sha_arch(1, arch), arch=arch, labels={REVISION: sha(1)}, docker_format=True
+        )
+    code, report, err = merge(capsys, host, "1.0.0", 1)
+    assert code == 0 and report["revision_unverified"] == [], err
+    body, media_type, _ = fetch_raw(host, REPO, "1.0.0-workers")
+    assert media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
+    assert [c["annotations"] for c in json.loads(body)["manifests"]] == [{REVISION: sha(1)}] * 2
+    layout = tmp_path / "layout"
+    subprocess.run(
+        [
+            "skopeo", "--insecure-policy", "copy", "--all", "--quiet", "--src-tls-verify=false",
+            f"docker://{host}/{REPO}:1.0.0-workers", f"oci:{layout}:release",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    # skopeo parsed the list (annotated children included) and copied both platforms; an OCI
+    # layout holds OCI manifests, so it converted them and their digests change.
+    top = json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]
+    copied = json.loads((layout / "blobs" / "sha256" / top.split(":")[1]).read_text())
+    assert sorted(m["platform"]["architecture"] for m in copied["manifests"]) == [
+        "amd64",
+        "arm64",
+    ]
