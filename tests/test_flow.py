@@ -147,6 +147,18 @@ async def test_force_rebuilds_tests_and_replaces_an_untested_image(registry, tmp
     assert [p.replaced for p in dagger_report.platforms] == ["", old]
 
 
+async def test_an_unusable_per_arch_index_is_refused_and_force_replaces_it(registry, tmp_path):
+    old = push_buildx_arch(registry.host, REPO, ARM_TAG, arch="arm64", revision=SHA, images=2)
+    with pytest.raises(flow.NotReusable) as err:
+        await run_release(registry.host, backend(registry.host, tmp_path, PASSES))
+    assert f"{ARM_TAG} holds {old.index}, which is unusable" in str(err.value)
+    assert "index of 2 platform images" in str(err.value)
+    images, report = await run_release(
+        registry.host, backend(registry.host, tmp_path, PASSES), force=True
+    )
+    assert images[1].replaced == old.index and report is not None
+
+
 async def test_buildx_refs_of_this_commit_are_pulled_tested_and_reused(registry, tmp_path):
     refs = {
         arch: push_buildx_arch(

@@ -108,6 +108,8 @@ async def publish_platform(
 
 def _problem(held: Held, spec: ReleaseSpec, platform: Platform) -> str | None:
     """Why the image under a per-arch tag may not be reused, or None if it may."""
+    if held.config is None:
+        return f"{held.tag} holds {held.digest}, which is unusable ({held.unusable})"
     label = held.config.revision
     if label is None:
         return f"{held.tag} holds {held.digest} with no {REVISION} label"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import NotFound
+from .errors import AuthError, NotFound, RegistryError
 from .manifests import MAX_MANIFEST_BYTES, Descriptor, ImageConfig, Manifest, parse_config
 from .manifests import split_per_arch as split
 from .registry import RegistryClient
@@ -32,7 +32,8 @@ class Held:
 
     tag: str
     digest: str  # under the tag (the index's digest for a buildx index)
-    config: ImageConfig  # of the platform image
+    config: ImageConfig | None  # of the platform image; None when `unusable`
+    unusable: str | None = None  # why no platform image could be read (a refused shape)
 
 
 async def read_per_arch(client: RegistryClient, repository: str, tag: str) -> PerArchRef:
@@ -64,5 +65,11 @@ async def held(client: RegistryClient, repository: str, tag: str) -> Held | None
         manifest = await client.get_manifest(repository, tag)
     except NotFound:
         return None
-    ref = await _expand(client, repository, tag, manifest)
-    return Held(tag, ref.manifest.digest, await read_config(client, repository, ref))
+    try:
+        ref = await _expand(client, repository, tag, manifest)
+        config = await read_config(client, repository, ref)
+    except AuthError:
+        raise
+    except RegistryError as exc:  # a refused shape or a missing child: --force may replace it
+        return Held(tag, manifest.digest, None, str(exc))
+    return Held(tag, manifest.digest, config)
