@@ -156,3 +156,12 @@ def test_labelled_docker_images_make_a_list_real_clients_copy(registry, capsys, 
         "amd64",
         "arm64",
     ]
+
+
+def test_a_hostile_label_cannot_write_workflow_commands_into_the_log(registry, capsys):
+    host = registry.host
+    push(host, 1, "amd64", sha(1))
+    push(host, 1, "arm64", "::error title=x::pwned\n::add-mask::" + "y" * 200)
+    code, _, err = merge(capsys, host, "1.0.0", 1)
+    assert code == 1 and sha_arch(1, "arm64") in err and "pwned" in err
+    assert "::" not in err and "y" * 100 not in err

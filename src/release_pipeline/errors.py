@@ -9,6 +9,13 @@ hold userinfo.
 from __future__ import annotations
 
 
+def shown(text: str, limit: int = 80) -> str:
+    """Registry-held text (a label, an annotation) as it may appear in an error: it reaches
+    CI logs, so no control characters, no `::` workflow commands, and bounded."""
+    clipped = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return clipped.replace("::", ": :") + ("..." if len(text) > limit else "")
+
+
 class ReleaseError(Exception):
     """Base class: the release did not complete."""
 
@@ -56,7 +63,7 @@ class RevisionMismatch(ReleaseError):
     def __init__(self, mismatches: list[tuple[str, str]], expected: str) -> None:
         self.mismatches, self.expected = mismatches, expected
         lines = [
-            f"{tag} has org.opencontainers.image.revision={label}, expected {expected}"
+            f"{tag} has org.opencontainers.image.revision={shown(label)}, expected {expected}"
             for tag, label in mismatches
         ]
         super().__init__(

@@ -23,7 +23,7 @@ from typing import Protocol, TypeVar
 import anyio
 
 from .concurrency import map_concurrently
-from .errors import ReleaseError
+from .errors import ReleaseError, shown
 from .inputs import Platform
 from .manifests import REVISION
 from .per_arch import Held
@@ -114,7 +114,7 @@ def _problem(held: Held, spec: ReleaseSpec, platform: Platform) -> str | None:
     if label is None:
         return f"{held.tag} holds {held.digest} with no {REVISION} label"
     if label != spec.sha:
-        return f"{held.tag} holds {held.digest} labelled {REVISION}={label}"
+        return f"{held.tag} holds {held.digest} labelled {REVISION}={shown(label)}"
     if held.config.platform != platform:
         return f"{held.tag} holds {held.digest}, an image for {held.config.platform}"
     return None

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import RegistryError
+from .errors import RegistryError, shown
 from .inputs import Platform
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -131,7 +131,7 @@ def split_per_arch(index: Manifest, where: str) -> tuple[Descriptor, tuple[Descr
         if subject != image.digest or attestation.media_type not in IMAGE_TYPES:
             raise RegistryError(
                 f"{where}: attestation manifest {attestation.digest} is about "
-                f"{str(subject)[:80]}, not the image {image.digest} in this index"
+                f"{shown(str(subject))}, not the image {image.digest} in this index"
             )
     return image, attestations
 
