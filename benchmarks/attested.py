@@ -1,4 +1,4 @@
-"""Workload 6: per-arch refs as `docker buildx` pushes them, against plain per-arch images.
+"""Workload 7: per-arch refs as `docker buildx` pushes them, against plain per-arch images.
 
 buildx's default provenance turns each per-arch push into a one-platform index (the image
 plus an attestation manifest). merge reads the platform image behind it by digest, so the
@@ -50,7 +50,7 @@ def attested_refs(bench: Any, env: Any) -> None:
     rerun_extra = (worst[3] - worst[2]) / len(TWO)
     unverified = {tuple(s.extra["report"]["revision_unverified"]) for s in samples["buildx"]}
     print_table(
-        f"Workload 6: per-arch refs as docker buildx pushes them (image + provenance "
+        f"Workload 7: per-arch refs as docker buildx pushes them (image + provenance "
         f"attestation in a one-platform index) vs plain images [{bench.runs} runs]",
         rows,
         [
