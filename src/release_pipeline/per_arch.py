@@ -48,6 +48,8 @@ async def _expand(
         return PerArchRef(tag, manifest, manifest, ())
     image, attestations = split(manifest, tag)
     platform_image = await client.get_manifest(repository, image.digest)
+    if platform_image.is_index:
+        raise RegistryError(f"{tag}: its platform entry {image.digest} is an index, not an image")
     return PerArchRef(tag, manifest, platform_image, attestations)
 
 
