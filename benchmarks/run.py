@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
 import status_cost  # noqa: E402 - workload 6, in its own module
+from attested import attested_refs  # noqa: E402
 from support.images import fetch_raw, list_tags_raw, push_arch_images  # noqa: E402
 from support.proxy import WRITE_METHODS, Proxy, _ProxyHandler, start_proxy  # noqa: E402
 from support.registry import REGISTRY_BIN, TEST_CREDS, Registry, start_registry  # noqa: E402
@@ -1178,6 +1179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             Check(*c) for c in status_cost.workload(registry.host, "bench/big", args.runs)
         ]
         bench.four_platforms(plain)
+        attested_refs(bench, plain)
         if not peers.cache_used():
             print("\nWARNING: skopeo's private blob-info cache was not used")
         if not args.no_auth:

@@ -16,7 +16,7 @@ import anyio
 
 from .auth import Credentials
 from .errors import InvalidInput, ReleaseError
-from .inputs import DEFAULT_FLAVOR, DEFAULT_PLATFORMS, ImageRef
+from .inputs import DEFAULT_FLAVOR, DEFAULT_PLATFORMS, ImageRef, parse_source_url
 from .registry import RegistryClient
 from .release import merge, plan, promote
 from .report import PromoteReport, ReleaseReport, StatusReport
@@ -56,6 +56,11 @@ def parser() -> argparse.ArgumentParser:
             "--force",
             action="store_true",
             help="overwrite version/SHA tags that hold other digests",
+        )
+        verb.add_argument(
+            "--source-url",
+            help="repository URL for the index's org.opencontainers.image.source annotation "
+            "(default: the images' common source label)",
         )
     verb = verbs.add_parser("promote", parents=[common], help="move a floating tag (rollback)")
     verb.add_argument("--from", dest="source", required=True, help="TAG or sha256:DIGEST")
@@ -112,10 +117,11 @@ async def execute(
     spec = release_spec(
         args.image, args.version, args.sha, args.flavor, args.platforms or DEFAULT_PLATFORMS
     )
+    source_url = None if args.source_url is None else parse_source_url(args.source_url)
     async with client_for(args, spec.image, credentials, push=args.command == "merge") as client:
         if args.command == "plan":
-            return await plan(spec, client, force=args.force)
-        return await merge(spec, client, force=args.force)
+            return await plan(spec, client, force=args.force, source_url=source_url)
+        return await merge(spec, client, force=args.force, source_url=source_url)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from .auth import Credentials
 from .errors import InvalidInput
 from .flow import PlatformFailed
 from .inputs import ImageRef, Platform, parse_image
+from .per_arch import Held, held
 from .registry import RegistryClient
 from .transport import use_plain_http
 from .versions import Version
@@ -107,12 +108,27 @@ class DaggerBackend:
     options: BuildOptions
     smoke_command: list[str]
 
-    async def existing(self, tag: str) -> str | None:
+    async def existing(self, tag: str) -> Held | None:
         async with self.dest.client(push=False) as client:
-            return await client.head_manifest(self.dest.image.repository, tag)
+            return await held(client, self.dest.image.repository, tag)
 
     async def build(self, platform: Platform) -> dagger.Container:
         return build_container(self.options, platform)
+
+    async def pull(self, digest: str, platform: Platform) -> dagger.Container:
+        # The engine picks this platform's image when `digest` is a buildx index. Registry
+        # credentials belong to the engine session, so the ones set here serve the pull.
+        container = dag.container(platform=dagger.Platform(str(platform)))
+        if self.dest.password is not None:
+            container = container.with_registry_auth(
+                self.dest.image.host, self.dest.username, self.dest.password
+            )
+        try:
+            return await container.from_(
+                f"{self.dest.image}@{digest}", registry_service=self.dest.service
+            ).sync()
+        except dagger.QueryError as exc:
+            raise PlatformFailed(platform, "pull", str(exc)[-ERROR_TAIL:]) from None
 
     async def smoke_test(self, image: dagger.Container, platform: Platform) -> None:
         await smoke_test(image, self.smoke_command, platform)

@@ -9,6 +9,13 @@ hold userinfo.
 from __future__ import annotations
 
 
+def shown(text: str, limit: int = 80) -> str:
+    """Registry-held text (a label, an annotation) as it may appear in an error: it reaches
+    CI logs, so no control characters, no `::` workflow commands, and bounded."""
+    clipped = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return clipped.replace("::", ": :") + ("..." if len(text) > limit else "")
+
+
 class ReleaseError(Exception):
     """Base class: the release did not complete."""
 
@@ -46,4 +53,20 @@ class TagConflict(ReleaseError):
         super().__init__(
             "refusing to overwrite immutable tags (nothing written; --force overrides):\n  "
             + "\n  ".join(lines)
+        )
+
+
+class RevisionMismatch(ReleaseError):
+    """Per-arch images say they were built from another commit: merging them would publish
+    that commit's code as this release."""
+
+    def __init__(self, mismatches: list[tuple[str, str]], expected: str) -> None:
+        self.mismatches, self.expected = mismatches, expected
+        lines = [
+            f"{tag} has org.opencontainers.image.revision={shown(label)}, expected {expected}"
+            for tag, label in mismatches
+        ]
+        super().__init__(
+            "per-arch images were built from another commit (nothing written; republish them "
+            "with publish-platform --force):\n  " + "\n  ".join(lines)
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .errors import InvalidInput
 
@@ -249,3 +250,20 @@ def parse_limit(text: str, field: str = "limit") -> int:
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
         raise InvalidInput(field, f"must be a whole number from 1 to {MAX_LIMIT}")
     return int(text)
+
+
+def parse_source_url(text: str, field: str = "source_url") -> str:
+    """A repository URL for `org.opencontainers.image.source`: https, no credentials.
+
+    It is published in the index for anyone to read, so userinfo (a pasted token) is refused.
+    """
+    parts = urlsplit(text)
+    if (
+        len(text) > 2048
+        or parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or any(c.isspace() or not c.isprintable() for c in text)
+    ):
+        raise InvalidInput(field, "must be an http(s) URL with a host and no user:password@")
+    return text

@@ -25,7 +25,13 @@ from .engine import (
 )
 from .engine import smoke_test as run_smoke_test
 from .errors import InvalidInput
-from .inputs import DEFAULT_FLAVOR, DEFAULT_PLATFORMS, parse_build_args, parse_platform
+from .inputs import (
+    DEFAULT_FLAVOR,
+    DEFAULT_PLATFORMS,
+    parse_build_args,
+    parse_platform,
+    parse_source_url,
+)
 from .labels import image_labels
 from .report import PromoteReport, ReleaseReport
 from .specs import ReleaseSpec, promote_spec, release_spec, status_spec
@@ -63,6 +69,13 @@ SourceDateEpochArg = Annotated[
         "org.opencontainers.image.created (omitted: no created label, never the clock)"
     ),
 ]
+IndexSourceArg = Annotated[
+    str,
+    Doc(
+        "repository URL for the index's org.opencontainers.image.source annotation "
+        "(default: the images' common source label)"
+    ),
+]
 ForceArg = Annotated[
     bool,
     Doc(
@@ -80,6 +93,7 @@ class PlatformImage:
     tag: str = dagger.field()
     digest: str = dagger.field()
     reused: bool = dagger.field()
+    replaced: str = dagger.field(default="")  # the digest --force replaced under the tag
 
 
 @object_type
@@ -107,6 +121,7 @@ class Report:
     latest_reason: str = dagger.field()
     dry_run: bool = dagger.field()
     json: str = dagger.field()
+    revision_unverified: list[str] = dagger.field(default=list)
 
 
 @object_type
@@ -226,25 +241,40 @@ class ReleasePipeline:
             tag=result.tag,
             digest=result.digest or "",
             reused=result.reused,
+            replaced=result.replaced or "",
         )
 
     @uncached_function
-    async def merge(self, version: VersionArg, sha: ShaArg, force: ForceArg = False) -> Report:
+    async def merge(
+        self,
+        version: VersionArg,
+        sha: ShaArg,
+        force: ForceArg = False,
+        source_url: IndexSourceArg = "",
+    ) -> Report:
         """Tag the per-arch images as this version and publish the multi-arch index."""
         self._named_image("merge")
         spec = self._spec(version, sha)
+        url = parse_source_url(source_url) if source_url else None
         dest = await self._destination()
         async with dest.client() as client:
-            return _report(await release.merge(spec, client, force=force), [])
+            return _report(await release.merge(spec, client, force=force, source_url=url), [])
 
     @uncached_function
-    async def plan(self, version: VersionArg, sha: ShaArg, force: ForceArg = False) -> Report:
+    async def plan(
+        self,
+        version: VersionArg,
+        sha: ShaArg,
+        force: ForceArg = False,
+        source_url: IndexSourceArg = "",
+    ) -> Report:
         """What merge would write and why; writes nothing, fails where merge would."""
         self._named_image("plan")
         spec = self._spec(version, sha)
+        url = parse_source_url(source_url) if source_url else None
         dest = await self._destination()
         async with dest.client(push=False) as client:
-            return _report(await release.plan(spec, client, force=force), [])
+            return _report(await release.plan(spec, client, force=force, source_url=url), [])
 
     @uncached_function
     async def promote(
@@ -373,6 +403,7 @@ def _report(done: ReleaseReport, images: list[flow.PlatformResult], **extra: obj
     """The typed report, and its `json` field: every typed field in the CLI's `--json` shape
     plus `images`, so a caller gets the whole report from one query (one run of release)."""
     reused = {r.platform: r.reused for r in images}
+    replaced = {r.platform: r.replaced or "" for r in images}
     scheme = TagScheme(done.flavor)
     platforms = [
         PlatformImage(
@@ -380,10 +411,13 @@ def _report(done: ReleaseReport, images: list[flow.PlatformResult], **extra: obj
             tag=scheme.sha_arch_tag(done.sha, parse_platform(p)),
             digest=digest,
             reused=reused.get(p, True),
+            replaced=replaced.get(p, ""),
         )
         for p, digest in done.platforms.items()
     ]
     payload = json.loads(done.model_dump_json())
+    # Per-arch tags that --force replaced are listed with the tags merge replaced.
+    payload["replaced"] |= {r.tag: r.replaced for r in images if r.replaced}
     payload["images"] = [dataclasses.asdict(r) for r in images]
     return Report(
         image=done.image,
@@ -399,6 +433,7 @@ def _report(done: ReleaseReport, images: list[flow.PlatformResult], **extra: obj
         latest_reason=done.latest_reason,
         dry_run=done.dry_run,
         json=json.dumps(payload | extra, indent=2),
+        revision_unverified=done.revision_unverified,
     )
 
 

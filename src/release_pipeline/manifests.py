@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import RegistryError
+from .errors import RegistryError, shown
 from .inputs import Platform
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -28,6 +29,11 @@ MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 REVISION = "org.opencontainers.image.revision"
 SOURCE = "org.opencontainers.image.source"
 CREATED = "org.opencontainers.image.created"
+# How BuildKit ties an attestation manifest to the image it describes, inside one index
+# (moby/buildkit docs/attestations/attestation-storage.md).
+REFERENCE_TYPE = "vnd.docker.reference.type"
+REFERENCE_DIGEST = "vnd.docker.reference.digest"
+ATTESTATION_MANIFEST = "attestation-manifest"
 
 
 def digest_of(raw: bytes) -> str:
@@ -40,6 +46,11 @@ class Descriptor:
     digest: str
     size: int
     platform: Platform | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_attestation(self) -> bool:
+        return self.annotations.get(REFERENCE_TYPE) == ATTESTATION_MANIFEST
 
 
 @dataclass(frozen=True)
@@ -97,14 +108,44 @@ class Manifest:
         return value if isinstance(value, str) else None
 
 
+def split_per_arch(index: Manifest, where: str) -> tuple[Descriptor, tuple[Descriptor, ...]]:
+    """The one platform image in a per-arch index, and the attestation manifests about it.
+
+    `docker buildx` (provenance on by default) pushes a per-arch build as an index holding
+    the image plus attestation manifests (platform unknown/unknown) that name the image by
+    digest. Anything else in a per-arch index would make "the image for this platform"
+    ambiguous, so it is refused.
+    """
+    children = index.children()
+    images = [c for c in children if not c.is_attestation]
+    attestations = tuple(c for c in children if c.is_attestation)
+    if len(images) != 1:
+        raise RegistryError(
+            f"{where} is an index of {len(images)} platform images; a per-arch tag must hold "
+            "one image (an index may add only attestation manifests about it)"
+        )
+    image = images[0]
+    if image.media_type not in IMAGE_TYPES:
+        raise RegistryError(f"{where}: its platform entry {image.digest} is not an image manifest")
+    for attestation in attestations:
+        subject = attestation.annotations.get(REFERENCE_DIGEST)
+        if subject != image.digest or attestation.media_type not in IMAGE_TYPES:
+            raise RegistryError(
+                f"{where}: attestation manifest {attestation.digest} is about "
+                f"{shown(str(subject))}, not the image {image.digest} in this index"
+            )
+    return image, attestations
+
+
 @dataclass(frozen=True)
 class ImageConfig:
     platform: Platform
     source: str | None
+    revision: str | None  # the commit the image says it was built from
 
 
 def parse_config(raw: bytes, where: str) -> ImageConfig:
-    """The platform and source label an image config declares."""
+    """The platform, source and revision labels an image config declares."""
     body = json_object(raw, where)
     arch, os_ = body.get("architecture"), body.get("os")
     variant = body.get("variant") or None
@@ -112,40 +153,37 @@ def parse_config(raw: bytes, where: str) -> ImageConfig:
         raise RegistryError(f"{where}: image config has no architecture/os")
     if arch == "arm64" and variant == "v8":
         variant = None
-    labels = (body.get("config") or {}).get("Labels") or {}
-    source = labels.get(SOURCE) if isinstance(labels, dict) else None
+    labels = config_labels(raw, where)
     return ImageConfig(
         Platform(os_, arch, variant if isinstance(variant, str) else None),
-        source if isinstance(source, str) else None,
+        labels.get(SOURCE),
+        labels.get(REVISION),
     )
 
 
-def build_index(children: list[Descriptor], revision: str, source: str | None) -> Manifest:
-    """The one multi-arch index for a commit's images.
+def build_index(
+    children: list[Descriptor],
+    revision: str,
+    source: str | None,
+    attestations: Iterable[Descriptor] = (),
+) -> Manifest:
+    """The one multi-arch index for a commit's images, with their attestations.
 
     Its bytes depend on the children and the commit only, never on the version or the
     clock, so every version released from one commit shares it and re-runs rebuild it
-    exactly: the SHA tag and the version tags then agree by digest.
+    exactly: the SHA tag and the version tags then agree by digest. Attestation manifests
+    go after every image, as BuildKit orders them, so runtimes that take the first match
+    never pick one.
     """
-    docker = all(c.media_type == DOCKER_MANIFEST for c in children)
-    entries = []
-    for child in sorted(children, key=lambda c: str(c.platform)):
-        if child.platform is None:
-            raise ValueError("index children need a platform")
-        platform: dict[str, str] = {
-            "architecture": child.platform.architecture,
-            "os": child.platform.os,
-        }
-        if child.platform.variant:
-            platform["variant"] = child.platform.variant
-        entries.append(
-            {
-                "mediaType": child.media_type,
-                "digest": child.digest,
-                "size": child.size,
-                "platform": platform,
-            }
-        )
+    images = sorted(children, key=lambda c: str(c.platform))
+    order = {c.digest: i for i, c in enumerate(images)}
+    extra = sorted(
+        attestations,
+        key=lambda a: (order.get(a.annotations.get(REFERENCE_DIGEST, ""), -1), a.digest),
+    )
+    everything = [*images, *extra]
+    docker = all(c.media_type == DOCKER_MANIFEST for c in everything)
+    entries = [_entry(child) for child in everything]
     body: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": DOCKER_LIST if docker else OCI_INDEX,
@@ -158,6 +196,26 @@ def build_index(children: list[Descriptor], revision: str, source: str | None) -
         body["annotations"] = annotations
     raw = json.dumps(body, separators=(",", ":")).encode()
     return Manifest(raw, body["mediaType"], digest_of(raw))
+
+
+def _entry(child: Descriptor) -> dict[str, Any]:
+    if child.platform is None:
+        raise ValueError("index children need a platform")
+    platform: dict[str, str] = {
+        "architecture": child.platform.architecture,
+        "os": child.platform.os,
+    }
+    if child.platform.variant:
+        platform["variant"] = child.platform.variant
+    entry: dict[str, Any] = {
+        "mediaType": child.media_type,
+        "digest": child.digest,
+        "size": child.size,
+        "platform": platform,
+    }
+    if child.annotations:
+        entry["annotations"] = dict(sorted(child.annotations.items()))
+    return entry
 
 
 def json_object(raw: bytes, where: str) -> dict[str, Any]:
@@ -183,18 +241,28 @@ def _descriptor(entry: object, where: str, what: str) -> Descriptor:
         or len(digest) != 71
     ):
         raise RegistryError(f"{where}: {what} descriptor needs mediaType, sha256 digest and size")
-    return Descriptor(media_type, digest, size)
+    return Descriptor(media_type, digest, size, _platform(entry.get("platform")), _strings(entry))
+
+
+def _platform(value: object) -> Platform | None:
+    if not isinstance(value, dict):
+        return None
+    os_, arch, variant = value.get("os"), value.get("architecture"), value.get("variant")
+    if not isinstance(os_, str) or not isinstance(arch, str):
+        return None
+    return Platform(os_, arch, variant if isinstance(variant, str) and variant else None)
+
+
+def _strings(entry: dict[str, Any]) -> dict[str, str]:
+    annotations = entry.get("annotations")
+    if not isinstance(annotations, dict):
+        return {}
+    return {k: v for k, v in annotations.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def platform_images(index: Manifest) -> list[Descriptor]:
-    """An index's platform images, without the attestation manifests buildx adds beside them
-    (platform unknown/unknown, annotated `vnd.docker.reference.type`)."""
-    entries = json_object(index.raw, index.digest)["manifests"]
-    return [
-        child
-        for child, entry in zip(index.children(), entries, strict=True)
-        if child.media_type in IMAGE_TYPES and not _is_attestation(entry)
-    ]
+    """An index's platform images, without the attestation manifests buildx adds beside them."""
+    return [c for c in index.children() if c.media_type in IMAGE_TYPES and not c.is_attestation]
 
 
 def config_labels(raw: bytes, where: str) -> dict[str, str]:
@@ -204,10 +272,3 @@ def config_labels(raw: bytes, where: str) -> dict[str, str]:
     if not isinstance(labels, dict):
         return {}
     return {k: v for k, v in labels.items() if isinstance(k, str) and isinstance(v, str)}
-
-
-def _is_attestation(entry: dict[str, Any]) -> bool:
-    annotations, platform = entry.get("annotations"), entry.get("platform")
-    return (isinstance(annotations, dict) and "vnd.docker.reference.type" in annotations) or (
-        isinstance(platform, dict) and platform.get("os") == "unknown"
-    )

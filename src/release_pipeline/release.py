@@ -22,9 +22,10 @@ from functools import partial
 import anyio
 
 from .concurrency import map_concurrently
-from .errors import NotFound, RegistryError, TagConflict
+from .errors import NotFound, RegistryError, RevisionMismatch, TagConflict
 from .inputs import Platform
-from .manifests import MAX_MANIFEST_BYTES, SOURCE, Manifest, build_index, parse_config
+from .manifests import REVISION, SOURCE, Descriptor, Manifest, build_index
+from .per_arch import PerArchRef, read_config, read_per_arch
 from .registry import RegistryClient
 from .report import PromoteReport, ReleaseReport
 from .specs import PromoteSpec, ReleaseSpec
@@ -34,15 +35,30 @@ from .versions import Version
 CONVERGE_ROUNDS = 5
 
 
-async def plan(spec: ReleaseSpec, client: RegistryClient, *, force: bool = False) -> ReleaseReport:
+async def plan(
+    spec: ReleaseSpec,
+    client: RegistryClient,
+    *,
+    force: bool = False,
+    source_url: str | None = None,
+) -> ReleaseReport:
     """What `merge` would write and why; reads only."""
-    return await merge(spec, client, force=force, dry_run=True)
+    return await merge(spec, client, force=force, dry_run=True, source_url=source_url)
 
 
 async def merge(
-    spec: ReleaseSpec, client: RegistryClient, *, force: bool = False, dry_run: bool = False
+    spec: ReleaseSpec,
+    client: RegistryClient,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    source_url: str | None = None,
 ) -> ReleaseReport:
-    """Tag the per-arch images of `spec.sha` as this version and publish its multi-arch index."""
+    """Tag the per-arch images of `spec.sha` as this version and publish its multi-arch index.
+
+    `source_url` sets the index's `org.opencontainers.image.source` annotation; without it,
+    the images' common source label does.
+    """
     repo, tags = spec.image.repository, spec.tags
     listed = set(await client.list_tags(repo))
     missing = [t for t in tags.sha_arch.values() if t not in listed]
@@ -53,15 +69,9 @@ async def merge(
         )
     platforms = list(tags.sha_arch)
     fetched = await map_concurrently(
-        partial(client.get_manifest, repo), [tags.sha_arch[p] for p in platforms]
+        partial(read_per_arch, client, repo), [tags.sha_arch[p] for p in platforms]
     )
     images = dict(zip(platforms, fetched, strict=True))
-    for platform, image in images.items():
-        if image.is_index:
-            raise RegistryError(
-                f"{tags.sha_arch[platform]} is a multi-arch index; "
-                f"it must be the single image built for {platform}"
-            )
 
     # What each tag holds now. The SHA index is read whole: if it is what we would build,
     # the image configs need not be read again (a re-run stays cheap).
@@ -74,11 +84,17 @@ async def merge(
     current.update(zip(present, heads, strict=True))
     current[sha_tag] = held_sha_index.digest if held_sha_index else None
 
-    index = _index(spec, images, held_sha_index.annotation(SOURCE) if held_sha_index else None)
+    # Only a merge writes the SHA index, after reading every config: when the held one is
+    # byte for byte what these images make (children, attestations, which revisions it
+    # records as checked), those checks were made on these very images.
+    verified = _recorded_revisions(spec, held_sha_index)
+    source = source_url or (held_sha_index.annotation(SOURCE) if held_sha_index else None)
+    index = _index(spec, images, source, verified)
     desired = _desired(spec, images, index)
     if held_sha_index is None or any(current[t] != m.digest for t, m in desired.items()):
-        # Something will be written: check each image is the platform it claims first.
-        index = _index(spec, images, await _verified_source(spec, client, images))
+        # Something will be written: check each image is the platform and commit it claims.
+        labelled, verified = await _verified_images(spec, client, images)
+        index = _index(spec, images, source_url or labelled, verified)
         desired = _desired(spec, images, index)
 
     conflicts = [
@@ -102,7 +118,7 @@ async def merge(
         writes[tags.latest] = index
 
     result = {t: m.digest for t, m in desired.items()}
-    result |= {tag: images[p].digest for p, tag in tags.sha_arch.items()}
+    result |= {tag: images[p].manifest.digest for p, tag in tags.sha_arch.items()}
     if latest.digest == index.digest:
         result[tags.latest] = index.digest
     return ReleaseReport(
@@ -110,7 +126,7 @@ async def merge(
         version=str(spec.version),
         sha=spec.sha,
         flavor=spec.flavor,
-        platforms={str(p): images[p].digest for p in platforms},
+        platforms={str(p): images[p].manifest.digest for p in platforms},
         index_digest=index.digest,
         pinned=f"{spec.image}@{index.digest}",
         tags=dict(sorted(result.items())),
@@ -120,6 +136,9 @@ async def merge(
         latest_moved=latest.written and not dry_run,
         latest_reason=latest.reason,
         dry_run=dry_run,
+        revision_unverified=sorted(
+            tags.sha_arch[p] for p in platforms if images[p].image.digest not in verified
+        ),
     )
 
 
@@ -307,39 +326,71 @@ async def _converge(
     )
 
 
-def _index(spec: ReleaseSpec, images: dict[Platform, Manifest], source: str | None) -> Manifest:
-    children = [image.descriptor(platform) for platform, image in images.items()]
-    return build_index(children, spec.sha, source)
+def _index(
+    spec: ReleaseSpec,
+    images: dict[Platform, PerArchRef],
+    source: str | None,
+    verified: frozenset[str],
+) -> Manifest:
+    """The index of the platform images and their attestations (as `imagetools create`
+    copies them). A child whose revision label was checked carries it as an annotation."""
+    children = [
+        ref.image.descriptor(platform)
+        if ref.image.digest not in verified
+        else Descriptor(
+            ref.image.media_type,
+            ref.image.digest,
+            len(ref.image.raw),
+            platform,
+            {REVISION: spec.sha},
+        )
+        for platform, ref in images.items()
+    ]
+    attestations = [a for ref in images.values() for a in ref.attestations]
+    return build_index(children, spec.sha, source, attestations)
 
 
 def _desired(
-    spec: ReleaseSpec, images: dict[Platform, Manifest], index: Manifest
+    spec: ReleaseSpec, images: dict[Platform, PerArchRef], index: Manifest
 ) -> dict[str, Manifest]:
     tags = spec.tags
-    desired = {t: images[p] for p in images for t in tags.version_arch[p]}
+    desired = {t: images[p].manifest for p in images for t in tags.version_arch[p]}
     return desired | dict.fromkeys(tags.index, index)
 
 
-async def _verified_source(
-    spec: ReleaseSpec, client: RegistryClient, images: dict[Platform, Manifest]
-) -> str | None:
-    """Check each image's config declares the platform it is tagged for; return its source."""
+def _recorded_revisions(spec: ReleaseSpec, index: Manifest | None) -> frozenset[str]:
+    """The children a held SHA index records as checked against this commit."""
+    if index is None or not index.is_index:
+        return frozenset()
+    return frozenset(c.digest for c in index.children() if c.annotations.get(REVISION) == spec.sha)
+
+
+async def _verified_images(
+    spec: ReleaseSpec, client: RegistryClient, images: dict[Platform, PerArchRef]
+) -> tuple[str | None, frozenset[str]]:
+    """Check each image's config: the platform it is tagged for, and no other commit's
+    revision label. Returns the images' common source label and the images whose revision
+    label names this commit (an image with none is merged, and reported unverified)."""
     repo = spec.image.repository
     platforms = list(images)
-    configs = [images[p].config().digest for p in platforms]
-    blobs = await map_concurrently(
-        partial(client.get_blob, repo, max_bytes=MAX_MANIFEST_BYTES), configs
+    configs = await map_concurrently(
+        partial(read_config, client, repo), [images[p] for p in platforms]
     )
-    sources = set()
-    for platform, blob in zip(platforms, blobs, strict=True):
-        config = parse_config(blob, spec.tags.sha_arch[platform])
+    sources, verified, mismatches = set(), set(), []
+    for platform, config in zip(platforms, configs, strict=True):
+        tag = spec.tags.sha_arch[platform]
         if config.platform != platform:
             raise RegistryError(
-                f"{spec.tags.sha_arch[platform]} is an image for {config.platform}, "
-                f"not {platform}: nothing written"
+                f"{tag} is an image for {config.platform}, not {platform}: nothing written"
             )
+        if config.revision == spec.sha:
+            verified.add(images[platform].image.digest)
+        elif config.revision is not None:
+            mismatches.append((tag, config.revision))
         sources.add(config.source)
-    return sources.pop() if len(sources) == 1 else None
+    if mismatches:
+        raise RevisionMismatch(mismatches, spec.sha)
+    return (sources.pop() if len(sources) == 1 else None), frozenset(verified)
 
 
 async def released_as(

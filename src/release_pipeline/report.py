@@ -24,6 +24,9 @@ class ReleaseReport(BaseModel):
     latest_moved: bool
     latest_reason: str
     dry_run: bool
+    # per-arch SHA tags whose image has no org.opencontainers.image.revision label: merged
+    # (other build tools make such images), but nothing showed they are of this commit
+    revision_unverified: list[str] = []
 
     def table(self) -> str:
         verb = "would write" if self.dry_run else "written"
@@ -39,7 +42,15 @@ class ReleaseReport(BaseModel):
         return _table(
             f"{self.image} {self.version} ({self.flavor or 'production'}, {self.sha[:8]})",
             rows,
-            [f"pinned: {self.pinned}", f"latest: {self.latest_reason}"],
+            [f"pinned: {self.pinned}", f"latest: {self.latest_reason}"]
+            + (
+                [
+                    "revision not verified (no org.opencontainers.image.revision label): "
+                    + ", ".join(self.revision_unverified)
+                ]
+                if self.revision_unverified
+                else []
+            ),
         )
 
 

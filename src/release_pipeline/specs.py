@@ -87,6 +87,12 @@ def promote_spec(
             "to",
             "must be a floating tag: version, SHA, per-arch and yank-marker tags are immutable",
         )
+    if target == scheme.latest and scheme.is_per_arch(source):
+        raise InvalidInput(
+            "from",
+            f"names a per-arch tag; {target} must name a multi-arch release (a version or SHA "
+            "tag without the arch)",
+        )
     return PromoteSpec(ref, source, target, flavor)
 
 

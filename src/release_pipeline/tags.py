@@ -72,6 +72,16 @@ class TagScheme:
         body = tag[1:] if tag.startswith("v") else tag
         return self._strip_suffix(body, self._suffix)
 
+    def is_per_arch(self, tag: str) -> bool:
+        """Whether `tag` names one platform's image (`N-F-ARCH`, `vN-F-ARCH`, `F-sha-S-ARCH`),
+        whichever shape it holds: a buildx index for one platform is no multi-arch release."""
+        rest, _, last = tag.rpartition("-")
+        sha_prefix = self._join(self.flavor, "sha") + "-"
+        return is_arch_token(last) and (
+            self.version_of(rest) is not None
+            or (rest.startswith(sha_prefix) and len(rest) == len(sha_prefix) + 8)
+        )
+
     def is_immutable(self, tag: str) -> bool:
         """Whether `tag` is one a release or rollback writes once (anything but floating)."""
         last = tag.rsplit("-", 1)[-1]

@@ -48,6 +48,7 @@ __all__ = [
     "push_image",
     "put_manifest_raw",
     "raw_request",
+    "run_tool",
 ]
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -116,6 +117,11 @@ def _run(cmd: Sequence[str]) -> str:
             f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
         )
     return proc.stdout
+
+
+def run_tool(cmd: Sequence[str]) -> str:
+    """Run umoci or skopeo in the harness's clean environment (no proxies, no host auth)."""
+    return _run(cmd)
 
 
 def build_image(
