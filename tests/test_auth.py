@@ -19,7 +19,7 @@ import anyio
 import pytest
 from conftest import ProxyFactory, RegistryFactory
 from seeding import check_release, seed_commit
-from support.images import fetch_raw, list_tags_raw
+from support.images import fetch_raw, list_tags_raw, tag_digests
 from support.proxy import Hostile, Sink
 from support.registry import Registry
 from support.tokens import TokenServer
@@ -47,6 +47,8 @@ class Secrets:
     """Every secret value of one test: the password, its Basic header, issued tokens."""
 
     def __init__(self, password: str, tokens: TokenServer | None = None) -> None:
+        self.password = password
+        self.creds = (USER, password)  # the right credentials, for seeding and checking
         self.values = [password, base64.b64encode(f"{USER}:{password}".encode()).decode()]
         if tokens is not None:
             issue = tokens.issue
@@ -70,9 +72,14 @@ AuthRegistry = tuple[Registry, Secrets, TokenServer | None]
 
 @pytest.fixture(params=["basic", "bearer"])
 def auth_registry(
-    request: pytest.FixtureRequest, registry_factory: RegistryFactory, tmp_path: Path
+    request: pytest.FixtureRequest,
+    registry_factory: RegistryFactory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> Any:
-    """A registry whose only user's password is a fresh canary, Basic or Bearer."""
+    """A registry whose only user's password is a fresh canary, Basic or Bearer. Logs are
+    captured at DEBUG: a secret in a debug log is a leak too."""
+    caplog.set_level(logging.DEBUG)
     password = canary()
     if request.param == "basic":
         yield registry_factory(htpasswd=(USER, password)), Secrets(password), None
@@ -105,10 +112,8 @@ def test_merge_plan_promote_with_the_right_credentials(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
     reg, secrets, tokens = auth_registry
-    password = secrets.values[0]
-    creds = (USER, password)
+    password, creds = secrets.password, secrets.creds
     shas = [sha_of("auth one"), sha_of("auth two")]
     images = [seed_commit(reg.host, REPO, s, creds=creds) for s in shas]
     image = f"--image={reg.host}/{REPO}"
@@ -148,20 +153,15 @@ def test_status_and_promote_dry_run_read_with_pull_access_and_leak_nothing(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
     reg, secrets, tokens = auth_registry
-    password = secrets.values[0]
-    creds = (USER, password)
+    password, creds = secrets.password, secrets.creds
     shas = [sha_of("status one"), sha_of("status two")]
     image = f"--image={reg.host}/{REPO}"
     for version, sha in zip(("1.0.0", "1.1.0"), shas, strict=True):
         seed_commit(reg.host, REPO, sha, creds=creds)
         merge_args = ["merge", image, f"--version={version}", f"--sha={sha}", f"--username={USER}"]
         assert run_cli(merge_args, password, capsys, monkeypatch)[0] == 0
-    before = {
-        t: fetch_raw(reg.host, REPO, t, creds=creds)[2]
-        for t in list_tags_raw(reg.host, REPO, creds=creds)
-    }
+    before = tag_digests(reg.host, REPO, creds=creds)
     if tokens is not None:
         tokens.requests.clear()
 
@@ -177,10 +177,7 @@ def test_status_and_promote_dry_run_read_with_pull_access_and_leak_nothing(
         outputs.append(out)
     assert json.loads(outputs[0])["latest"]["version"] == "1.1.0"
     assert json.loads(outputs[2])["yanked"] == ["1.1.0"]
-    assert {
-        t: fetch_raw(reg.host, REPO, t, creds=creds)[2]
-        for t in list_tags_raw(reg.host, REPO, creds=creds)
-    } == before
+    assert tag_digests(reg.host, REPO, creds=creds) == before
     secrets.assert_absent(*outputs, caplog.text)
     if tokens is not None:  # reading verbs ask for pull access only
         assert tokens.requests and all(
@@ -201,9 +198,8 @@ def test_a_wrong_password_fails_clearly_and_leaks_nothing(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
     reg, secrets, _ = auth_registry
-    right = (USER, secrets.values[0])
+    right = secrets.creds
     sha = sha_of("auth wrong")
     seed_commit(reg.host, REPO, sha, creds=right)
     before = list_tags_raw(reg.host, REPO, creds=right)
@@ -283,7 +279,7 @@ def test_authorization_is_never_sent_to_the_host_a_blob_redirects_to(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     reg, secrets, _ = auth_registry
-    creds = (USER, secrets.values[0])
+    creds = secrets.creds
     sha = sha_of("auth redirect")
     images = seed_commit(reg.host, REPO, sha, creds=creds)
     proxy = proxy_factory(reg.host, hostile=Hostile(redirect_blobs_to=sink))

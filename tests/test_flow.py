@@ -18,9 +18,9 @@ from support.images import fetch_raw, list_tags_raw, push_image
 
 from release_pipeline import flow
 from release_pipeline.inputs import Platform
-from release_pipeline.main import _report
 from release_pipeline.registry import RegistryClient
 from release_pipeline.release import merge
+from release_pipeline.release_types import report_object
 from release_pipeline.specs import release_spec
 
 REPO = "testplanit/testplanit"
@@ -145,7 +145,7 @@ async def test_force_rebuilds_tests_and_replaces_an_untested_image(registry, tmp
     assert fetch_raw(registry.host, REPO, ARM_TAG)[2] == images[1].digest != old
     assert report is not None and report.revision_unverified == []
     # The Dagger release report built from these results names the replaced tag and digest.
-    dagger_report = _report(report, images)
+    dagger_report = report_object(report, images)
     assert json.loads(dagger_report.json)["replaced"] == {ARM_TAG: old}
     assert [p.replaced for p in dagger_report.platforms] == ["", old]
 

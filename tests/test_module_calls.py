@@ -13,10 +13,10 @@ from dagger.mod._exceptions import FunctionError
 from support.images import push_arch_images
 
 from release_pipeline import flow
-from release_pipeline.engine import THROWAWAY_IMAGE, Destination
+from release_pipeline.engine import THROWAWAY_IMAGE
 from release_pipeline.errors import InvalidInput
-from release_pipeline.inputs import parse_image
-from release_pipeline.main import Promotion, ReleasePipeline, Report, _dry_run_report
+from release_pipeline.main import ReleasePipeline
+from release_pipeline.release_types import Promotion, Report, dry_run_report_object
 from release_pipeline.specs import release_spec
 
 REPO = "testplanit/testplanit"
@@ -125,12 +125,11 @@ async def test_the_json_field_holds_the_whole_report_from_one_run(registry):
 
 def test_a_dry_run_json_has_the_same_fields_as_a_release():
     spec = release_spec(THROWAWAY_IMAGE, "1.0.0", SHA)
-    dest = Destination(parse_image(THROWAWAY_IMAGE), "10.0.0.1:5000", False, "", None, None, None)
     images = [
         flow.PlatformResult(str(p), spec.tags.sha_arch[p], None, reused=False)
         for p in spec.platforms
     ]
-    report = _dry_run_report(spec, dest, images)
+    report = dry_run_report_object(spec, THROWAWAY_IMAGE, images)
     whole = json.loads(report.json)
     assert typed_fields(Report) <= set(whole)
     assert whole["dry_run"] is True and whole["would_write"] == spec.tags.all()

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from support.images import fetch_config, fetch_raw, list_tags_raw, push_image
+from support.images import fetch_config, fetch_raw, list_tags_raw, push_image, tag_digests
 
 from release_pipeline.cli import run
 
@@ -170,13 +170,13 @@ def test_overwrite_of_an_immutable_tag_is_refused_and_writes_nothing(registry, c
     push_commit(host, 1)
     push_commit(host, 2)
     _, first, _ = merge(capsys, host, "1.0.0", 1)
-    before = {t: digest_of(host, t) for t in list_tags_raw(host, REPO)}
+    before = tag_digests(host, REPO)
 
     code, _, err = merge(capsys, host, "1.0.0", 2)  # same version, other commit
     assert code == 1
     assert "1.0.0-workers" in err and first["index_digest"] in err
     assert f"1.0.0-workers-amd64 is {first['platforms']['linux/amd64']}" in err
-    after = {t: digest_of(host, t) for t in list_tags_raw(host, REPO)}
+    after = tag_digests(host, REPO)
     assert after == before
 
     code, forced, err = merge(capsys, host, "1.0.0", 2, "--force")

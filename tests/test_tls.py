@@ -80,6 +80,15 @@ def merge_args(host: str, *extra: str) -> list[str]:
     return ["merge", f"--image={host}/{REPO}", "--version=1.0.0", f"--sha={SHA}", *extra]
 
 
+def fails_at_once(front: Relay, argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The CLI exits 1 after one connection through `front`: a TLS/scheme mismatch cannot
+    succeed, so it is not retried. Returns stderr."""
+    assert cli.run(argv) == 1
+    err = capsys.readouterr().err
+    assert front.connections == 1, err
+    return err
+
+
 def skopeo_raw(host: str, tag: str, ca: TestCA, tmp_path: Path) -> bytes:
     """The manifest under `tag`, read by skopeo verifying TLS against `ca` only."""
     certs = tmp_path / "skopeo-certs"
@@ -146,9 +155,7 @@ def test_an_unknown_ca_fails_at_once_naming_the_host_and_the_fix(
     tls_registry: Registry, relay: RelayFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
     front = relay(tls_registry.host)
-    assert cli.run(merge_args(front.host, "--no-plain-http")) == 1
-    err = capsys.readouterr().err
-    assert front.connections == 1, err  # not retried: it cannot succeed
+    err = fails_at_once(front, merge_args(front.host, "--no-plain-http"), capsys)
     assert f"on {front.host}: certificate not trusted" in err, err
     assert "unable to get local issuer certificate" in err
     assert "update-ca-certificates" in err and "SSL_CERT_FILE" in err
@@ -165,9 +172,7 @@ def test_a_certificate_for_another_name_fails_at_once_as_a_hostname_mismatch(
     monkeypatch.setenv("SSL_CERT_FILE", str(ca.pem))  # trusted: only the name is wrong
     front = relay(tls_registry.host)
     wrong_name = "localhost:" + front.host.rsplit(":", 1)[1]  # the certificate names 127.0.0.1
-    assert cli.run(merge_args(wrong_name, "--no-plain-http")) == 1
-    err = capsys.readouterr().err
-    assert front.connections == 1, err
+    err = fails_at_once(front, merge_args(wrong_name, "--no-plain-http"), capsys)
     assert f"on {wrong_name}: hostname mismatch" in err, err
     assert "not valid for 'localhost'" in err and "not retried" in err
 
@@ -177,9 +182,7 @@ def test_plain_http_to_an_https_registry_says_to_use_no_plain_http(
 ) -> None:
     """Loopback defaults to plain HTTP; the registry's 400 reaches the user with the fix."""
     front = relay(tls_registry.host)
-    assert cli.run(merge_args(front.host)) == 1
-    err = capsys.readouterr().err
-    assert front.connections == 1, err
+    err = fails_at_once(front, merge_args(front.host), capsys)
     assert f"on {front.host}: the registry speaks HTTPS and refused plain HTTP" in err, err
     assert USE_HTTPS in err and "--no-plain-http" in err
 
@@ -188,9 +191,7 @@ def test_https_to_a_plain_http_registry_says_to_use_plain_http(
     registry: Registry, relay: RelayFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
     front = relay(registry.host)
-    assert cli.run(merge_args(front.host, "--no-plain-http")) == 1
-    err = capsys.readouterr().err
-    assert front.connections == 1, err
+    err = fails_at_once(front, merge_args(front.host, "--no-plain-http"), capsys)
     assert f"on {front.host}: it answered the TLS handshake in plain HTTP" in err, err
     assert USE_PLAIN_HTTP in err and "not retried" in err
 
@@ -219,10 +220,8 @@ def test_every_verb_honours_the_scheme_flag(
     args = [verb, f"--image={front.host}/{REPO}", *VERB_ARGS[verb]]
     assert cli.parser().parse_args(args).plain_http is None
     assert cli.parser().parse_args([*args, "--plain-http"]).plain_http is True
-    assert cli.run([*args, "--no-plain-http"]) == 1
-    err = capsys.readouterr().err
+    err = fails_at_once(front, [*args, "--no-plain-http"], capsys)
     assert "it answered the TLS handshake in plain HTTP" in err, err
-    assert front.connections == 1
 
 
 def test_the_scheme_rule() -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from support.workflows import (
+    StepRun,
     run_step,
     step_named,
 )
@@ -269,12 +270,19 @@ def fake_node(tmp_path: Path, writes_version: bool) -> Path:
     return bin_dir
 
 
+def run_preparation(
+    release: dict[str, Any], checkout: Path, tmp_path: Path, *, writes_version: bool
+) -> StepRun:
+    """The publish job's "Prepare the build context" step, with a fake node on PATH."""
+    step = step_named(release["jobs"]["publish"], "Prepare the build context")
+    node = fake_node(tmp_path, writes_version)
+    return run_step(release, step, tmp_path, cwd=checkout, extra_path=node)
+
+
 def test_preparation_writes_the_version_file_and_copies_the_lockfile(
     release: dict[str, Any], checkout: Path, tmp_path: Path
 ) -> None:
-    step = step_named(release["jobs"]["publish"], "Prepare the build context")
-    node = fake_node(tmp_path, writes_version=True)
-    run = run_step(release, step, tmp_path, cwd=checkout, extra_path=node)
+    run = run_preparation(release, checkout, tmp_path, writes_version=True)
     assert run.result.returncode == 0, run.log
     context = checkout / "testplanit"
     assert json.loads((context / ".docker-version.json").read_text()) == {
@@ -287,8 +295,6 @@ def test_preparation_fails_without_a_version_file(
     release: dict[str, Any], checkout: Path, tmp_path: Path
 ) -> None:
     """The old workflow went on without it (`|| echo`); a release does not."""
-    step = step_named(release["jobs"]["publish"], "Prepare the build context")
-    node = fake_node(tmp_path, writes_version=False)
-    run = run_step(release, step, tmp_path, cwd=checkout, extra_path=node)
+    run = run_preparation(release, checkout, tmp_path, writes_version=False)
     assert run.result.returncode != 0
     assert not (checkout / "testplanit" / "pnpm-lock.yaml").exists()

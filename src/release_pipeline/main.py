@@ -7,9 +7,7 @@ Functions that read or write a registry are never cached by the engine.
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from typing import Annotated
+from typing import Annotated, Literal
 
 import dagger
 from dagger import Doc, Name
@@ -33,11 +31,19 @@ from .inputs import (
     parse_source_url,
 )
 from .labels import image_labels
-from .report import PromoteReport, ReleaseReport
+from .release_types import (
+    PlatformImage,
+    Promotion,
+    Report,
+    dry_run_report_object,
+    platform_image_object,
+    promotion_object,
+    report_object,
+)
+from .report import ReleaseReport
 from .specs import ReleaseSpec, promote_spec, release_spec, status_spec
 from .status import status as read_status
 from .status_types import Status, status_object
-from .tags import TagScheme
 from .typed_dagger import function, object_type, uncached_function
 
 # No DefaultPath: called with -m or from another module, "." is this module's own directory,
@@ -83,61 +89,6 @@ ForceArg = Annotated[
         "re-push a per-arch image that already exists"
     ),
 ]
-
-
-@object_type
-class PlatformImage:
-    """One platform's image under its immutable SHA tag."""
-
-    platform: str = dagger.field()
-    tag: str = dagger.field()
-    digest: str = dagger.field()
-    reused: bool = dagger.field()
-    replaced: str = dagger.field(default="")  # the digest --force replaced under the tag
-
-
-@object_type
-class TagRef:
-    """A tag and the digest it points at after the run."""
-
-    tag: str = dagger.field()
-    digest: str = dagger.field()
-
-
-@object_type
-class Report:
-    """What a release did: pin `pinned` in deployments; every tag and digest is listed."""
-
-    image: str = dagger.field()
-    version: str = dagger.field()
-    sha: str = dagger.field()
-    flavor: str = dagger.field()
-    index_digest: str = dagger.field()
-    pinned: str = dagger.field()
-    platforms: list[PlatformImage] = dagger.field()
-    tags: list[TagRef] = dagger.field()
-    written: list[str] = dagger.field()
-    latest_moved: bool = dagger.field()
-    latest_reason: str = dagger.field()
-    dry_run: bool = dagger.field()
-    json: str = dagger.field()
-    revision_unverified: list[str] = dagger.field(default=list)
-
-
-@object_type
-class Promotion:
-    """A floating tag moved to an existing release; `yanked` versions will not get it back."""
-
-    tag: str = dagger.field()
-    source: str = dagger.field()
-    digest: str = dagger.field()
-    pinned: str = dagger.field()
-    version: str = dagger.field()
-    yanked: list[str] = dagger.field()
-    written: list[str] = dagger.field()
-    reason: str = dagger.field()
-    dry_run: bool = dagger.field()
-    json: str = dagger.field()
 
 
 @object_type
@@ -236,13 +187,7 @@ class ReleasePipeline:
         )
         backend = await self._backend(options, smoke_command)
         result = await flow.publish_platform(backend, spec, spec.platforms[0], force=force)
-        return PlatformImage(
-            platform=result.platform,
-            tag=result.tag,
-            digest=result.digest or "",
-            reused=result.reused,
-            replaced=result.replaced or "",
-        )
+        return platform_image_object(result)
 
     @uncached_function
     async def merge(
@@ -253,12 +198,7 @@ class ReleasePipeline:
         source_url: IndexSourceArg = "",
     ) -> Report:
         """Tag the per-arch images as this version and publish the multi-arch index."""
-        self._named_image("merge")
-        spec = self._spec(version, sha)
-        url = parse_source_url(source_url) if source_url else None
-        dest = await self._destination()
-        async with dest.client() as client:
-            return _report(await release.merge(spec, client, force=force, source_url=url), [])
+        return await self._merge("merge", version, sha, force, source_url)
 
     @uncached_function
     async def plan(
@@ -269,12 +209,7 @@ class ReleasePipeline:
         source_url: IndexSourceArg = "",
     ) -> Report:
         """What merge would write and why; writes nothing, fails where merge would."""
-        self._named_image("plan")
-        spec = self._spec(version, sha)
-        url = parse_source_url(source_url) if source_url else None
-        dest = await self._destination()
-        async with dest.client(push=False) as client:
-            return _report(await release.plan(spec, client, force=force, source_url=url), [])
+        return await self._merge("plan", version, sha, force, source_url)
 
     @uncached_function
     async def promote(
@@ -292,7 +227,7 @@ class ReleasePipeline:
         dest = await self._destination()
         async with dest.client(push=not dry_run) as client:
             done = await release.promote(pspec, client, dry_run=dry_run)
-        return _promotion(done)
+        return promotion_object(done)
 
     @uncached_function
     async def status(
@@ -335,8 +270,8 @@ class ReleasePipeline:
 
         images, merged = await flow.release(backend, spec, merge, force=force, dry_run=dry_run)
         if merged is None:
-            return _dry_run_report(spec, backend.dest, images)
-        return _report(merged, images)
+            return dry_run_report_object(spec, str(backend.dest.image), images)
+        return report_object(merged, images)
 
     # --- helpers: validation first, then the engine ----------------------------------------
 
@@ -357,6 +292,19 @@ class ReleasePipeline:
                 "throwaway registry)",
             )
         return self.image
+
+    async def _merge(
+        self, verb: Literal["merge", "plan"], version: str, sha: str, force: bool, source_url: str
+    ) -> Report:
+        """merge, or its read-only twin plan (a client that cannot push)."""
+        self._named_image(verb)
+        spec = self._spec(version, sha)
+        url = parse_source_url(source_url) if source_url else None
+        write = verb == "merge"
+        dest = await self._destination()
+        async with dest.client(push=write) as client:
+            run = release.merge if write else release.plan
+            return report_object(await run(spec, client, force=force, source_url=url), [])
 
     async def _destination(self) -> Destination:
         return await destination(
@@ -397,79 +345,3 @@ def _smoke(command: list[str]) -> list[str]:
             "smoke_command", "is required: every image is smoke-tested before anything is published"
         )
     return command
-
-
-def _report(done: ReleaseReport, images: list[flow.PlatformResult], **extra: object) -> Report:
-    """The typed report, and its `json` field: every typed field in the CLI's `--json` shape
-    plus `images`, so a caller gets the whole report from one query (one run of release)."""
-    reused = {r.platform: r.reused for r in images}
-    replaced = {r.platform: r.replaced or "" for r in images}
-    scheme = TagScheme(done.flavor)
-    platforms = [
-        PlatformImage(
-            platform=p,
-            tag=scheme.sha_arch_tag(done.sha, parse_platform(p)),
-            digest=digest,
-            reused=reused.get(p, True),
-            replaced=replaced.get(p, ""),
-        )
-        for p, digest in done.platforms.items()
-    ]
-    payload = json.loads(done.model_dump_json())
-    # Per-arch tags that --force replaced are listed with the tags merge replaced.
-    payload["replaced"] |= {r.tag: r.replaced for r in images if r.replaced}
-    payload["images"] = [dataclasses.asdict(r) for r in images]
-    return Report(
-        image=done.image,
-        version=done.version,
-        sha=done.sha,
-        flavor=done.flavor,
-        index_digest=done.index_digest,
-        pinned=done.pinned,
-        platforms=platforms,
-        tags=[TagRef(tag=t, digest=d) for t, d in done.tags.items()],
-        written=done.written,
-        latest_moved=done.latest_moved,
-        latest_reason=done.latest_reason,
-        dry_run=done.dry_run,
-        json=json.dumps(payload | extra, indent=2),
-        revision_unverified=done.revision_unverified,
-    )
-
-
-def _dry_run_report(
-    spec: ReleaseSpec, dest: Destination, images: list[flow.PlatformResult]
-) -> Report:
-    done = ReleaseReport(
-        image=str(dest.image),
-        version=str(spec.version),
-        sha=spec.sha,
-        flavor=spec.flavor,
-        platforms={r.platform: r.digest or "" for r in images},
-        index_digest="",
-        pinned="",
-        tags={},
-        written=[],
-        unchanged=[],
-        replaced={},
-        latest_moved=False,
-        latest_reason="dry run: every platform built and passed its smoke test; nothing "
-        "was published.",
-        dry_run=True,
-    )
-    return _report(done, images, would_write=spec.tags.all())
-
-
-def _promotion(done: PromoteReport) -> Promotion:
-    return Promotion(
-        tag=done.tag,
-        source=done.source,
-        digest=done.digest,
-        pinned=done.pinned,
-        version=done.version or "",
-        yanked=done.yanked,
-        written=done.written,
-        reason=done.reason,
-        dry_run=done.dry_run,
-        json=done.model_dump_json(indent=2),
-    )

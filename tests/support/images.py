@@ -456,6 +456,13 @@ def list_tags_raw(
     return sorted(tags)
 
 
+def tag_digests(host: str, repo: str, *, creds: tuple[str, str] | None = None) -> dict[str, str]:
+    """Every tag of repo and the digest it points at: a snapshot to compare before/after."""
+    return {
+        t: fetch_raw(host, repo, t, creds=creds)[2] for t in list_tags_raw(host, repo, creds=creds)
+    }
+
+
 def put_manifest_raw(
     host: str,
     repo: str,
