@@ -116,10 +116,11 @@ def _recorded(manifest: Manifest) -> _Labels | None:
     """The labels `merge` recorded in a version's index, on its first platform image (all
     platforms of a commit share them), or None when it recorded none there.
 
-    `merge` records the revision only once checked against the commit, and with it the
-    `created` label when the config has one: a recorded revision means the entry's
-    annotations are all the labels status would read, and no `created` means the image
-    has none (or none it shows)."""
+    `merge` records the revision only once checked against the commit, and the `created`
+    label whenever it is `plain`: on an entry with a recorded revision, the annotations are
+    all the labels status would read, and no `created` means the image has none it shows.
+    (Another tool annotating entries the same way is taken at its word, as its index's own
+    revision annotation already is.)"""
     children = platform_images(manifest) if manifest.is_index else []
     annotations = children[0].annotations if children else {}
     revision = plain(annotations.get(REVISION))
