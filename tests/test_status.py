@@ -2,10 +2,11 @@
 
 History (flavor workers, plus an `api` release in the same repository that must not show):
 0.9.0 (no created label), 1.0.0, 1.1.0 (Docker manifest list: no index annotation, so the
-revision comes from the images' label), 1.2.0-rc.1 and 1.2.0 from one commit, 1.10.0 (the bad
-one: SemVer puts it above 1.2.0, `sort -V` too, a plain string sort would not), 2.0.0-beta.1,
-then the rollback of latest-workers to 1.2.0. Expectations come from what was seeded and from
-raw HTTP (support.images), never from the client under test.
+revision comes from what merge recorded on its entries), 1.2.0-rc.1 and 1.2.0 from one
+commit, 1.10.0 (the bad one: SemVer puts it above 1.2.0, `sort -V` too, a plain string sort
+would not), 2.0.0-beta.1, then the rollback of latest-workers to 1.2.0. Expectations come
+from what was seeded and from raw HTTP (support.images), never from the client under test.
+Where status's labels come from and what versions merge did not write cost: test_status_cost.
 """
 
 from __future__ import annotations
@@ -193,15 +194,15 @@ def test_dry_run_predicts_the_rollback_exactly_and_status_then_shows_it(
     assert code == 0, err
     expected = expected_status(registry.host)
     assert report == expected | {"image": f"{proxy.host}/{REPO}"}
-    # Cost: one listing, one HEAD of latest-workers, one GET per version's index, and per
-    # commit (1.2.0 and its rc share one) one image manifest and its config.
+    # Cost: one listing, one HEAD of latest-workers, one GET per version's index: merge
+    # wrote every one of them, recording the images' labels on their entries.
     requests = proxy.counted()
     assert [m for m, _ in requests if m in WRITE_METHODS] == []
     listings = [p for _, p in requests if "/tags/list" in p]
     blobs = [p for _, p in requests if "/blobs/" in p]
     heads = [p for m, p in requests if m == "HEAD"]
-    assert (len(listings), len(heads), len(blobs)) == (1, 1, 6)
-    assert len(requests) == 1 + 1 + 7 + 6 + 6 <= 2 + 3 * len(report["versions"])
+    assert (len(listings), len(heads), len(blobs)) == (1, 1, 0)
+    assert len(requests) == 1 + 1 + len(report["versions"]) == 9
 
     # The table a person reads: latest's version marked, the state of each line.
     assert cli.run(["status", image]) == 0
@@ -270,11 +271,11 @@ def test_a_short_limit_still_finds_latest_below_it(
     code, report, err = run(capsys, "status", f"--image={proxy.host}/{REPO}", "--limit=2")
     assert code == 0, err
     assert report == expected_status(registry.host, limit=2) | {"image": f"{proxy.host}/{REPO}"}
-    # 2 versions shown (2 index GETs, 2 x image + config); latest is below them: one HEAD of
-    # the next older version, 1.2.0, finds it.
+    # 2 versions shown (2 index GETs); latest is below them: one HEAD of the next older
+    # version, 1.2.0, finds it.
     heads = [p.rsplit("/", 1)[1] for m, p in proxy.counted() if m == "HEAD"]
     assert heads == ["latest-workers", "1.2.0-workers"]
-    assert len(proxy.counted()) == 1 + 1 + 2 + 4 + 1
+    assert len(proxy.counted()) == 1 + 1 + 2 + 1
 
 
 def test_no_latest_and_a_latest_that_is_no_version(
@@ -343,16 +344,30 @@ def test_label_values_that_could_write_log_lines_read_as_absent(
 ) -> None:
     monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     image = f"--image={registry.host}/{REPO}"
-    for version, created in (("1.0.0", "2026-01-01\n::error::pwned"), ("1.1.0", "x" * 200)):
+    labels = {
+        "1.0.0": "2026-01-01\n::error::pwned",  # a line break
+        "1.1.0": "::warning::pwned",  # printable, but a workflow command
+        "1.2.0": "x" * 129,  # too long
+        "1.3.0": "y" * 128,  # short enough: recorded and shown
+    }
+    for version, created in labels.items():
         sha = sha_of(version)
         seed_commit(registry.host, REPO, sha, labels={CREATED: created})
         assert run(capsys, "merge", image, f"--version={version}", f"--sha={sha}")[0] == 0
+        # merge records in the index only what status may show: the checked revision, and
+        # the created label only when it is a plain value.
+        entries = json.loads(fetch_raw(registry.host, REPO, f"{version}-workers")[0])
+        recorded = {REVISION: sha} | ({CREATED: created} if version == "1.3.0" else {})
+        assert [e["annotations"] for e in entries["manifests"]] == [recorded] * 2, version
     code, report, err = run(capsys, "status", image)
     assert code == 0, err
     assert [(v["version"], v["created"]) for v in report["versions"]] == [
+        ("1.3.0", "y" * 128),
+        ("1.2.0", None),
         ("1.1.0", None),
         ("1.0.0", None),
     ]
     assert cli.run(["status", image]) == 0
     table = capsys.readouterr().out
-    assert "pwned" not in table and not any(ln.startswith("::") for ln in table.splitlines())
+    assert "pwned" not in table and "x" * 129 not in table and "y" * 128 in table
+    assert not any(ln.startswith("::") for ln in table.splitlines())

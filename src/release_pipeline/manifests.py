@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,19 @@ CREATED = "org.opencontainers.image.created"
 REFERENCE_TYPE = "vnd.docker.reference.type"
 REFERENCE_DIGEST = "vnd.docker.reference.digest"
 ATTESTATION_MANIFEST = "attestation-manifest"
+
+# Label and annotation values come from whoever pushed the image, and what the release copies
+# into an index or reports reaches CI logs and job summaries. The one rule for what it copies
+# or shows: short, printable, no whitespace and no `::` (so no line break, and nothing a
+# reader might take as a workflow command). Anything else reads as absent. Error messages
+# that must name such a value quote it through `errors.shown`, clipped and defused.
+_PLAIN = re.compile(r"[!-~]{1,128}")
+
+
+def plain(value: str | None) -> str | None:
+    """`value` if the release may copy or show it, else None."""
+    ok = value is not None and _PLAIN.fullmatch(value) is not None and "::" not in value
+    return value if ok else None
 
 
 def digest_of(raw: bytes) -> str:
@@ -142,10 +156,11 @@ class ImageConfig:
     platform: Platform
     source: str | None
     revision: str | None  # the commit the image says it was built from
+    created: str | None  # when it says it was built (as labelled: not yet checked by `plain`)
 
 
 def parse_config(raw: bytes, where: str) -> ImageConfig:
-    """The platform, source and revision labels an image config declares."""
+    """The platform, and the source, revision and created labels an image config declares."""
     body = json_object(raw, where)
     arch, os_ = body.get("architecture"), body.get("os")
     variant = body.get("variant") or None
@@ -158,6 +173,7 @@ def parse_config(raw: bytes, where: str) -> ImageConfig:
         Platform(os_, arch, variant if isinstance(variant, str) else None),
         labels.get(SOURCE),
         labels.get(REVISION),
+        labels.get(CREATED),
     )
 
 

@@ -16,7 +16,7 @@ Order of a merge, and why:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import anyio
@@ -24,7 +24,7 @@ import anyio
 from .concurrency import map_concurrently
 from .errors import NotFound, RegistryError, RevisionMismatch, TagConflict
 from .inputs import Platform
-from .manifests import REVISION, SOURCE, Descriptor, Manifest, build_index
+from .manifests import CREATED, REVISION, SOURCE, Manifest, build_index, plain
 from .per_arch import PerArchRef, read_config, read_per_arch
 from .registry import RegistryClient
 from .report import PromoteReport, ReleaseReport
@@ -85,16 +85,19 @@ async def merge(
     current[sha_tag] = held_sha_index.digest if held_sha_index else None
 
     # Only a merge writes the SHA index, after reading every config: when the held one is
-    # byte for byte what these images make (children, attestations, which revisions it
-    # records as checked), those checks were made on these very images.
-    verified = _recorded_revisions(spec, held_sha_index)
+    # byte for byte what these images make (children, attestations, and the annotations it
+    # records from their configs: which revisions it checked, which creation times it
+    # copied), those checks and copies were made on these very images. A child's digest
+    # pins its manifest, which pins its config, so what was read from that config then is
+    # still what it says now.
+    recorded = _recorded_annotations(spec, held_sha_index)
     source = source_url or (held_sha_index.annotation(SOURCE) if held_sha_index else None)
-    index = _index(spec, images, source, verified)
+    index = _index(spec, images, source, recorded)
     desired = _desired(spec, images, index)
     if held_sha_index is None or any(current[t] != m.digest for t, m in desired.items()):
         # Something will be written: check each image is the platform and commit it claims.
-        labelled, verified = await _verified_images(spec, client, images)
-        index = _index(spec, images, source_url or labelled, verified)
+        labelled, recorded = await _verified_images(spec, client, images)
+        index = _index(spec, images, source_url or labelled, recorded)
         desired = _desired(spec, images, index)
 
     conflicts = [
@@ -137,7 +140,9 @@ async def merge(
         latest_reason=latest.reason,
         dry_run=dry_run,
         revision_unverified=sorted(
-            tags.sha_arch[p] for p in platforms if images[p].image.digest not in verified
+            tags.sha_arch[p]
+            for p in platforms
+            if REVISION not in recorded.get(images[p].image.digest, {})
         ),
     )
 
@@ -330,20 +335,13 @@ def _index(
     spec: ReleaseSpec,
     images: dict[Platform, PerArchRef],
     source: str | None,
-    verified: frozenset[str],
+    recorded: dict[str, dict[str, str]],
 ) -> Manifest:
     """The index of the platform images and their attestations (as `imagetools create`
-    copies them). A child whose revision label was checked carries it as an annotation."""
+    copies them). Each child carries the annotations recorded from its config (`_recordable`),
+    so `status` reads a version's revision and creation time from its index alone."""
     children = [
-        ref.image.descriptor(platform)
-        if ref.image.digest not in verified
-        else Descriptor(
-            ref.image.media_type,
-            ref.image.digest,
-            len(ref.image.raw),
-            platform,
-            {REVISION: spec.sha},
-        )
+        replace(ref.image.descriptor(platform), annotations=recorded.get(ref.image.digest, {}))
         for platform, ref in images.items()
     ]
     attestations = [a for ref in images.values() for a in ref.attestations]
@@ -358,39 +356,55 @@ def _desired(
     return desired | dict.fromkeys(tags.index, index)
 
 
-def _recorded_revisions(spec: ReleaseSpec, index: Manifest | None) -> frozenset[str]:
-    """The children a held SHA index records as checked against this commit."""
+def _recordable(spec: ReleaseSpec, revision: str | None, created: str | None) -> dict[str, str]:
+    """What a child descriptor records from its image's config: the revision label once it
+    is checked to name this commit (an image without it is reported unverified), and the
+    creation time when it is a value the release copies at all (`plain`)."""
+    recorded = {REVISION: spec.sha} if revision == spec.sha else {}
+    if (time := plain(created)) is not None:
+        recorded[CREATED] = time
+    return recorded
+
+
+def _recorded_annotations(spec: ReleaseSpec, index: Manifest | None) -> dict[str, dict[str, str]]:
+    """Per child digest, what a held SHA index records from the configs, as `merge` would
+    record it: anything else it carries is left out, so the index rebuilt from this is not
+    the held one and the configs are read again."""
     if index is None or not index.is_index:
-        return frozenset()
-    return frozenset(c.digest for c in index.children() if c.annotations.get(REVISION) == spec.sha)
+        return {}
+    recorded = (
+        (c.digest, _recordable(spec, c.annotations.get(REVISION), c.annotations.get(CREATED)))
+        for c in index.children()
+    )
+    return {digest: annotations for digest, annotations in recorded if annotations}
 
 
 async def _verified_images(
     spec: ReleaseSpec, client: RegistryClient, images: dict[Platform, PerArchRef]
-) -> tuple[str | None, frozenset[str]]:
+) -> tuple[str | None, dict[str, dict[str, str]]]:
     """Check each image's config: the platform it is tagged for, and no other commit's
-    revision label. Returns the images' common source label and the images whose revision
-    label names this commit (an image with none is merged, and reported unverified)."""
+    revision label. Returns the images' common source label and, per image digest, the
+    annotations recorded from its config (`_recordable`)."""
     repo = spec.image.repository
     platforms = list(images)
     configs = await map_concurrently(
         partial(read_config, client, repo), [images[p] for p in platforms]
     )
-    sources, verified, mismatches = set(), set(), []
+    sources, mismatches = set(), []
+    recorded: dict[str, dict[str, str]] = {}
     for platform, config in zip(platforms, configs, strict=True):
         tag = spec.tags.sha_arch[platform]
         if config.platform != platform:
             raise RegistryError(
                 f"{tag} is an image for {config.platform}, not {platform}: nothing written"
             )
-        if config.revision == spec.sha:
-            verified.add(images[platform].image.digest)
-        elif config.revision is not None:
+        if config.revision is not None and config.revision != spec.sha:
             mismatches.append((tag, config.revision))
+        recorded[images[platform].image.digest] = _recordable(spec, config.revision, config.created)
         sources.add(config.source)
     if mismatches:
         raise RevisionMismatch(mismatches, spec.sha)
-    return (sources.pop() if len(sources) == 1 else None), frozenset(verified)
+    return (sources.pop() if len(sources) == 1 else None), recorded
 
 
 async def released_as(

@@ -1,10 +1,13 @@
 """`status`: what a floating tag points at, the versions behind it and where a rollback can go.
 
 Read-only, and priced for an incident on a rate-limited registry: one tag listing, one HEAD
-of the floating tag, then per version shown one GET of its index (digest, revision
-annotation) and, for its labels, one GET of a platform image and one of that image's config
-(a config's digest is only in its image manifest, never in the index, so labels cannot cost
-less). Versions released from one commit share their index's images, which are read once. Only
+of the floating tag, then per version shown one GET of its index. For a version `merge`
+released that is all: the index it writes records on each image's entry what it read from
+that image's config (the revision it checked, the `created` time), so revision and creation
+time come from the index alone. Any other version (an index or Docker list written by other
+tools, images without a revision label, a version tag holding one image) has its labels read
+from a platform image and its config: up to two more requests, as a config's digest is only
+in its image manifest. Versions of one commit share those images, which are read once. Only
 when the floating tag points below the versions shown is it looked for further down, one
 HEAD per older version (as `promote --from sha256:...` does).
 
@@ -14,7 +17,6 @@ and `promote` already apply; this module only reads and reports.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import partial
 
@@ -25,6 +27,7 @@ from .manifests import (
     REVISION,
     Manifest,
     config_labels,
+    plain,
     platform_images,
 )
 from .registry import RegistryClient
@@ -32,11 +35,6 @@ from .release import released_as
 from .report import LatestStatus, StatusReport, VersionStatus
 from .specs import StatusSpec
 from .versions import Version
-
-# Label and annotation values come from whoever pushed the image and end up in CI logs and
-# job summaries: only short printable values without whitespace are reported (no line can
-# start with a `::` workflow command), anything else reads as absent.
-_PLAIN = re.compile(r"[!-~]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -57,22 +55,26 @@ async def status(spec: StatusSpec, client: RegistryClient) -> StatusReport:
     indexes = await map_concurrently(
         partial(client.get_manifest, repo), [scheme.version_tags(v)[0] for v in shown]
     )
-    # The image whose labels speak for each version; a commit's versions share it: read once.
-    sources = [_label_source(m) for m in indexes]
+    recorded = [_recorded(m) for m in indexes]
+    # Where nothing is recorded, the image whose labels speak for the version; a commit's
+    # versions share it: read once.
+    sources = [
+        _label_source(m) if r is None else None for m, r in zip(indexes, recorded, strict=True)
+    ]
     known = {m.digest: m for m in indexes if not m.is_index}
     unique = sorted({d for d in sources if d is not None})
     read = await map_concurrently(partial(_labels, client, repo, known), unique)
     labels = dict(zip(unique, read, strict=True))
 
     rows = []
-    for version, manifest, source in zip(shown, indexes, sources, strict=True):
-        found = labels[source] if source is not None else _Labels(None, None)
+    for version, manifest, record, source in zip(shown, indexes, recorded, sources, strict=True):
+        found = labels[source] if source is not None else (record or _Labels(None, None))
         annotated = manifest.annotation(REVISION) if manifest.is_index else None
         rows.append(
             VersionStatus(
                 version=str(version),
                 digest=manifest.digest,
-                revision=_plain(annotated) or found.revision,
+                revision=plain(annotated) or found.revision,
                 created=found.created,
                 prerelease=not version.stable,
                 yanked=version in catalog.yanked,
@@ -110,6 +112,21 @@ async def _current(
     return await released_as(client, repo, spec.scheme, older, held)
 
 
+def _recorded(manifest: Manifest) -> _Labels | None:
+    """The labels `merge` recorded in a version's index, on its first platform image (all
+    platforms of a commit share them), or None when it recorded none there.
+
+    `merge` records the revision only once checked against the commit, and the `created`
+    label whenever it is `plain`: on an entry with a recorded revision, the annotations are
+    all the labels status would read, and no `created` means the image has none it shows.
+    (Another tool annotating entries the same way is taken at its word, as its index's own
+    revision annotation already is.)"""
+    children = platform_images(manifest) if manifest.is_index else []
+    annotations = children[0].annotations if children else {}
+    revision = plain(annotations.get(REVISION))
+    return None if revision is None else _Labels(revision, plain(annotations.get(CREATED)))
+
+
 def _label_source(manifest: Manifest) -> str | None:
     """The image whose labels speak for a version (all platforms of a commit share them):
     the version tag's own image, or its index's first platform image."""
@@ -127,8 +144,4 @@ async def _labels(
     labels = config_labels(
         await client.get_blob(repo, config, max_bytes=MAX_MANIFEST_BYTES), config
     )
-    return _Labels(_plain(labels.get(REVISION)), _plain(labels.get(CREATED)))
-
-
-def _plain(value: str | None) -> str | None:
-    return value if value is not None and _PLAIN.fullmatch(value) else None
+    return _Labels(plain(labels.get(REVISION)), plain(labels.get(CREATED)))
