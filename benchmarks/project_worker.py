@@ -52,8 +52,9 @@ def worker() -> None:
     import anyio
 
     from release_pipeline.auth import Credentials
+    from release_pipeline.promote import promote
     from release_pipeline.registry import RegistryClient
-    from release_pipeline.release import merge, promote
+    from release_pipeline.release import merge
     from release_pipeline.specs import promote_spec, release_spec
     from release_pipeline.tags import TagScheme
 

@@ -25,8 +25,8 @@ from support.registry import Registry
 
 from release_pipeline import cli
 from release_pipeline.main import ReleasePipeline
+from release_pipeline.promote import promote
 from release_pipeline.registry import RegistryClient, RetryPolicy
-from release_pipeline.release import promote
 from release_pipeline.specs import promote_spec, status_spec
 from release_pipeline.status import status
 

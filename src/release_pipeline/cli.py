@@ -17,8 +17,9 @@ import anyio
 from .auth import Credentials
 from .errors import InvalidInput, ReleaseError
 from .inputs import DEFAULT_FLAVOR, DEFAULT_PLATFORMS, ImageRef, parse_source_url
+from .promote import promote
 from .registry import RegistryClient
-from .release import merge, plan, promote
+from .release import merge, plan
 from .report import PromoteReport, ReleaseReport, StatusReport
 from .specs import promote_spec, release_spec, status_spec
 from .status import status

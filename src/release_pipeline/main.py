@@ -31,6 +31,7 @@ from .inputs import (
     parse_source_url,
 )
 from .labels import image_labels
+from .promote import promote as run_promote
 from .release_types import (
     PlatformImage,
     Promotion,
@@ -226,7 +227,7 @@ class ReleasePipeline:
         pspec = promote_spec(self._named_image("promote"), from_, to or None, self.flavor)
         dest = await self._destination()
         async with dest.client(push=not dry_run) as client:
-            done = await release.promote(pspec, client, dry_run=dry_run)
+            done = await run_promote(pspec, client, dry_run=dry_run)
         return promotion_object(done)
 
     @uncached_function

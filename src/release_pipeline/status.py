@@ -30,8 +30,8 @@ from .manifests import (
     plain,
     platform_images,
 )
+from .promote import released_as
 from .registry import RegistryClient
-from .release import released_as
 from .report import LatestStatus, StatusReport, VersionStatus
 from .specs import StatusSpec
 from .versions import Version
