@@ -8,11 +8,17 @@ exactly buildx's shape (tests/buildx_refs.py).
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from buildx_refs import ATTESTATION_DIGEST, ATTESTATION_TYPE, push_buildx_arch
-from support.images import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST, fetch_raw, list_tags_raw
+from support.images import (
+    DOCKER_LIST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    copy_all_to_layout,
+    fetch_raw,
+    list_tags_raw,
+)
 from test_release_e2e import REPO, cli, digest_of, merge, promote, sha
 
 ARCHS = ("amd64", "arm64")
@@ -71,14 +77,7 @@ def test_buildx_refs_merge_keep_attestations_rerun_promote_and_roll_back(
 
     # skopeo copies the whole release, every child included, into an OCI layout.
     layout = tmp_path / "layout"
-    subprocess.run(
-        [
-            "skopeo", "--insecure-policy", "copy", "--all", "--quiet", "--src-tls-verify=false",
-            f"docker://{host}/{REPO}:1.0.0-workers", f"oci:{layout}:release",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+    copy_all_to_layout(host, REPO, "1.0.0-workers", layout)
     blobs = {f"sha256:{p.name}" for p in (layout / "blobs" / "sha256").iterdir()}
     assert {e["digest"] for e in entries} | {index_digest} <= blobs
     copied = json.loads((layout / "index.json").read_text())["manifests"]

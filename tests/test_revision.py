@@ -8,12 +8,11 @@ re-run stays cheap and still catches an image swapped under a SHA tag.
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from buildx_refs import push_buildx_arch
 from dagger.mod._exceptions import FunctionError
-from support.images import fetch_raw, list_tags_raw, push_image
+from support.images import copy_all_to_layout, fetch_raw, list_tags_raw, push_image
 from test_dagger_module import call
 from test_release_e2e import REPO, cli, digest_of, merge, sha
 
@@ -140,14 +139,7 @@ def test_labelled_docker_images_make_a_list_real_clients_copy(registry, capsys, 
     assert media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
     assert [c["annotations"] for c in json.loads(body)["manifests"]] == [{REVISION: sha(1)}] * 2
     layout = tmp_path / "layout"
-    subprocess.run(
-        [
-            "skopeo", "--insecure-policy", "copy", "--all", "--quiet", "--src-tls-verify=false",
-            f"docker://{host}/{REPO}:1.0.0-workers", f"oci:{layout}:release",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+    copy_all_to_layout(host, REPO, "1.0.0-workers", layout)
     # skopeo parsed the list (annotated children included) and copied both platforms; an OCI
     # layout holds OCI manifests, so it converted them and their digests change.
     top = json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]

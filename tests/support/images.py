@@ -124,6 +124,17 @@ def run_tool(cmd: Sequence[str]) -> str:
     return _run(cmd)
 
 
+def copy_all_to_layout(host: str, repo: str, tag: str, layout: Path) -> None:
+    """`skopeo copy --all` of host/repo:tag, every child, into an OCI layout (tag `release`):
+    a real client judging whether what the project wrote is complete and readable."""
+    _run(
+        [
+            "skopeo", "--insecure-policy", "copy", "--all", "--quiet", "--src-tls-verify=false",
+            f"docker://{host}/{repo}:{tag}", f"oci:{layout}:release",
+        ]
+    )  # fmt: skip
+
+
 def build_image(
     *,
     arch: str,
