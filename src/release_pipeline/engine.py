@@ -44,6 +44,12 @@ class Destination:
             self.api_host, secure=self.secure, credentials=self.credentials, push=push
         )
 
+    def authorized(self, container: dagger.Container) -> dagger.Container:
+        """`container` with the registry's credentials, for the engine's own pull or push."""
+        if self.password is None:
+            return container
+        return container.with_registry_auth(self.image.host, self.username, self.password)
+
 
 async def destination(
     image: str,
@@ -118,11 +124,7 @@ class DaggerBackend:
     async def pull(self, digest: str, platform: Platform) -> dagger.Container:
         # The engine picks this platform's image when `digest` is a buildx index. Registry
         # credentials belong to the engine session, so the ones set here serve the pull.
-        container = dag.container(platform=dagger.Platform(str(platform)))
-        if self.dest.password is not None:
-            container = container.with_registry_auth(
-                self.dest.image.host, self.dest.username, self.dest.password
-            )
+        container = self.dest.authorized(dag.container(platform=dagger.Platform(str(platform))))
         try:
             return await container.from_(
                 f"{self.dest.image}@{digest}", registry_service=self.dest.service
@@ -134,12 +136,8 @@ class DaggerBackend:
         await smoke_test(image, self.smoke_command, platform)
 
     async def publish(self, image: dagger.Container, platform: Platform, tag: str) -> str:
-        if self.dest.password is not None:
-            image = image.with_registry_auth(
-                self.dest.image.host, self.dest.username, self.dest.password
-            )
         try:
-            ref = await image.publish(
+            ref = await self.dest.authorized(image).publish(
                 f"{self.dest.image}:{tag}", registry_service=self.dest.service
             )
         except dagger.QueryError as exc:
