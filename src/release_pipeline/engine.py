@@ -1,7 +1,9 @@
-"""The Dagger engine side of a release: build, smoke-test and push one platform.
+"""The Dagger engine side of a release: where the registry is, and build, smoke-test, pull
+back and push one platform.
 
 The only module that calls the engine. No engine can run where this project is tested,
-so this file is verified by `mypy --strict` against dagger-io's own types and by reading;
+so this file is verified by `mypy --strict` against dagger-io's own types and by reading
+(`smoke_test` and the service start also against stand-ins for the engine's answers);
 everything it decides is delegated to `flow` and `release`, which are tested for real.
 """
 

@@ -1,7 +1,8 @@
 """The Dagger module: `dagger call release` and the functions it is made of.
 
 Each function validates its arguments first (nothing is built or sent on bad input),
-then hands the work to `flow` (build/smoke/push order) and `release` (registry phase).
+then hands the work to `flow` (build/smoke/push order), `release`, `promote` and `status`
+(the registry phase).
 Functions that read or write a registry are never cached by the engine.
 """
 
