@@ -254,7 +254,7 @@ def parse_limit(text: str, field: str = "limit") -> int:
 
 
 def parse_source_url(text: str, field: str = "source_url") -> str:
-    """A repository URL for `org.opencontainers.image.source`: https, no credentials.
+    """A repository URL for `org.opencontainers.image.source`: http(s), no credentials.
 
     It is published in the index for anyone to read, so userinfo (a pasted token) is refused.
     """
