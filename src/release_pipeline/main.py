@@ -118,14 +118,14 @@ class ReleasePipeline:
         dagger.Service | None,
         Doc(
             "reach the registry through this service, e.g. tcp://localhost:5000 for one on the "
-            "host; plain HTTP"
+            "host; plain HTTP unless --plain-http=false"
         ),
     ] = None
     plain_http: Annotated[
         bool | None,
         Doc(
-            "speak plain HTTP (true) or HTTPS (false) to the registry in merge, plan, promote "
-            "and the existing-tag check; unset: plain HTTP for loopback hosts and "
+            "speak plain HTTP (true) or HTTPS (false) to the registry in merge, plan, promote, "
+            "status and the existing-tag check; unset: plain HTTP for loopback hosts and "
             "--registry-service only. The engine's own pushes follow its config (engine.json "
             "registries)"
         ),
