@@ -1,5 +1,5 @@
 """release-pipeline: release multi-arch container images safely.
 
-The registry phase (`release_pipeline.release`) is plain async Python with no
-Dagger dependency; the Dagger module lives in `release_pipeline.main`.
+The registry phase (`release_pipeline.release`, `.promote`, `.status`) is plain async
+Python with no Dagger dependency; the Dagger module lives in `release_pipeline.main`.
 """

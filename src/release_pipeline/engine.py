@@ -1,7 +1,9 @@
-"""The Dagger engine side of a release: build, smoke-test and push one platform.
+"""The Dagger engine side of a release: where the registry is, and build, smoke-test, pull
+back and push one platform.
 
 The only module that calls the engine. No engine can run where this project is tested,
-so this file is verified by `mypy --strict` against dagger-io's own types and by reading;
+so this file is verified by `mypy --strict` against dagger-io's own types and by reading
+(`smoke_test` and the service start also against stand-ins for the engine's answers);
 everything it decides is delegated to `flow` and `release`, which are tested for real.
 """
 
@@ -43,6 +45,12 @@ class Destination:
         return RegistryClient(
             self.api_host, secure=self.secure, credentials=self.credentials, push=push
         )
+
+    def authorized(self, container: dagger.Container) -> dagger.Container:
+        """`container` with the registry's credentials, for the engine's own pull or push."""
+        if self.password is None:
+            return container
+        return container.with_registry_auth(self.image.host, self.username, self.password)
 
 
 async def destination(
@@ -118,11 +126,7 @@ class DaggerBackend:
     async def pull(self, digest: str, platform: Platform) -> dagger.Container:
         # The engine picks this platform's image when `digest` is a buildx index. Registry
         # credentials belong to the engine session, so the ones set here serve the pull.
-        container = dag.container(platform=dagger.Platform(str(platform)))
-        if self.dest.password is not None:
-            container = container.with_registry_auth(
-                self.dest.image.host, self.dest.username, self.dest.password
-            )
+        container = self.dest.authorized(dag.container(platform=dagger.Platform(str(platform))))
         try:
             return await container.from_(
                 f"{self.dest.image}@{digest}", registry_service=self.dest.service
@@ -134,12 +138,8 @@ class DaggerBackend:
         await smoke_test(image, self.smoke_command, platform)
 
     async def publish(self, image: dagger.Container, platform: Platform, tag: str) -> str:
-        if self.dest.password is not None:
-            image = image.with_registry_auth(
-                self.dest.image.host, self.dest.username, self.dest.password
-            )
         try:
-            ref = await image.publish(
+            ref = await self.dest.authorized(image).publish(
                 f"{self.dest.image}:{tag}", registry_service=self.dest.service
             )
         except dagger.QueryError as exc:

@@ -8,12 +8,17 @@ hold userinfo.
 
 from __future__ import annotations
 
+import re
+
 
 def shown(text: str, limit: int = 80) -> str:
-    """Registry-held text (a label, an annotation) as it may appear in an error: it reaches
-    CI logs, so no control characters, no `::` workflow commands, and bounded."""
+    """Registry-sent text (a label, an annotation, an error message) as it may appear in an
+    error: it reaches CI logs, so no control characters, no `::` workflow commands, and
+    bounded."""
     clipped = "".join(c if c.isprintable() else "?" for c in text[:limit])
-    return clipped.replace("::", ": :") + ("..." if len(text) > limit else "")
+    # A space after every ':' that precedes another: str.replace("::", ": :") would turn
+    # ":::" into ": ::", keeping a `::`.
+    return re.sub(":(?=:)", ": ", clipped) + ("..." if len(text) > limit else "")
 
 
 class ReleaseError(Exception):

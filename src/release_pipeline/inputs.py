@@ -84,7 +84,8 @@ class ImageRef:
 
     @property
     def loopback(self) -> bool:
-        """Loopback registries are spoken to over plain HTTP; all others over HTTPS."""
+        """Whether the registry is on this machine: where plain HTTP is the default
+        (`transport.use_plain_http`; `--plain-http` / `--no-plain-http` override it)."""
         bracketed = self.host.startswith("[")
         name = self.host[1 : self.host.index("]")] if bracketed else self.host.rsplit(":", 1)[0]
         return is_loopback_host(name)
@@ -253,7 +254,7 @@ def parse_limit(text: str, field: str = "limit") -> int:
 
 
 def parse_source_url(text: str, field: str = "source_url") -> str:
-    """A repository URL for `org.opencontainers.image.source`: https, no credentials.
+    """A repository URL for `org.opencontainers.image.source`: http(s), no credentials.
 
     It is published in the index for anyone to read, so userinfo (a pasted token) is refused.
     """

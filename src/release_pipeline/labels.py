@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from .errors import InvalidInput
+from .manifests import CREATED, REVISION, SOURCE, VERSION
 from .versions import Version
 
 # The last second of year 9999: what an RFC 3339 timestamp can hold.
@@ -19,14 +20,11 @@ MAX_EPOCH = 253402300799
 def image_labels(
     version: Version, sha: str, source_url: str, source_date_epoch: int | None
 ) -> dict[str, str]:
-    labels = {
-        "org.opencontainers.image.version": str(version),
-        "org.opencontainers.image.revision": sha,
-    }
+    labels = {VERSION: str(version), REVISION: sha}
     if source_date_epoch is not None:
-        labels["org.opencontainers.image.created"] = created(source_date_epoch)
+        labels[CREATED] = created(source_date_epoch)
     if source_url:
-        labels["org.opencontainers.image.source"] = source_url
+        labels[SOURCE] = source_url
     return labels
 
 

@@ -1,7 +1,8 @@
 """The Dagger module: `dagger call release` and the functions it is made of.
 
 Each function validates its arguments first (nothing is built or sent on bad input),
-then hands the work to `flow` (build/smoke/push order) and `release` (registry phase).
+then hands the work to `flow` (build/smoke/push order), `release`, `promote` and `status`
+(the registry phase).
 Functions that read or write a registry are never cached by the engine.
 """
 
@@ -117,14 +118,14 @@ class ReleasePipeline:
         dagger.Service | None,
         Doc(
             "reach the registry through this service, e.g. tcp://localhost:5000 for one on the "
-            "host; plain HTTP"
+            "host; plain HTTP unless --plain-http=false"
         ),
     ] = None
     plain_http: Annotated[
         bool | None,
         Doc(
-            "speak plain HTTP (true) or HTTPS (false) to the registry in merge, plan, promote "
-            "and the existing-tag check; unset: plain HTTP for loopback hosts and "
+            "speak plain HTTP (true) or HTTPS (false) to the registry in merge, plan, promote, "
+            "status and the existing-tag check; unset: plain HTTP for loopback hosts and "
             "--registry-service only. The engine's own pushes follow its config (engine.json "
             "registries)"
         ),

@@ -27,6 +27,9 @@ ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 # The distribution spec lets registries refuse manifests over 4 MiB; a bigger answer is hostile.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
+# The OCI keys the release writes as image labels (`labels.py`) and index annotations, and
+# reads back (`merge`, `status`): one spelling for both sides.
+VERSION = "org.opencontainers.image.version"
 REVISION = "org.opencontainers.image.revision"
 SOURCE = "org.opencontainers.image.source"
 CREATED = "org.opencontainers.image.created"

@@ -20,7 +20,7 @@ import anyio
 import httpx
 
 from .auth import Challenge, Credentials, check_realm
-from .errors import AuthError, NotFound, RegistryError
+from .errors import AuthError, NotFound, RegistryError, shown
 from .inputs import ImageRef
 from .manifests import ACCEPT, MAX_MANIFEST_BYTES, Manifest, digest_of, json_object
 from .transport import (
@@ -384,8 +384,7 @@ def _describe(resp: _Response) -> str:
         text = f"{str(first.get('code', ''))[:40]}: {str(first.get('message', ''))[:160]}"
     except (ValueError, KeyError, IndexError, TypeError, AttributeError, UnicodeDecodeError):
         return ""
-    # Registry text reaches CI logs: no control characters, no `::` workflow commands.
-    return "".join(c if c.isprintable() else "?" for c in text).replace("::", ": :")
+    return shown(text, limit=len(text))  # already clipped, per part
 
 
 def _retry_after_seconds(value: str) -> float | None:

@@ -1,4 +1,4 @@
-"""What a release or rollback did, as typed values other pipelines can chain and as JSON."""
+"""What a release or rollback did, and what `status` read: typed values and JSON."""
 
 from __future__ import annotations
 

@@ -76,21 +76,18 @@ class TagScheme:
         """Whether `tag` names one platform's image (`N-F-ARCH`, `vN-F-ARCH`, `F-sha-S-ARCH`),
         whichever shape it holds: a buildx index for one platform is no multi-arch release."""
         rest, _, last = tag.rpartition("-")
-        sha_prefix = self._join(self.flavor, "sha") + "-"
         return is_arch_token(last) and (
             self.version_of(rest) is not None
-            or (rest.startswith(sha_prefix) and len(rest) == len(sha_prefix) + 8)
+            or (rest.startswith(self._sha_prefix) and len(rest) == len(self._sha_prefix) + 8)
         )
 
     def is_immutable(self, tag: str) -> bool:
         """Whether `tag` is one a release or rollback writes once (anything but floating)."""
-        last = tag.rsplit("-", 1)[-1]
-        sha_prefix = self._join(self.flavor, "sha") + "-"
         return (
             self.version_of(tag) is not None
-            or tag.startswith(sha_prefix)
-            or last == YANK_SUFFIX
-            or (is_arch_token(last) and self.version_of(tag.rsplit("-", 1)[0]) is not None)
+            or tag.startswith(self._sha_prefix)
+            or tag.rsplit("-", 1)[-1] == YANK_SUFFIX
+            or self.is_per_arch(tag)
         )
 
     def catalog(self, tags: Iterable[str]) -> Catalog:
@@ -105,6 +102,10 @@ class TagScheme:
             elif (version := self.version_of(tag)) is not None:
                 catalog.versions.add(version)
         return catalog
+
+    @property
+    def _sha_prefix(self) -> str:
+        return self._join(self.flavor, "sha") + "-"
 
     @property
     def _suffix(self) -> str:
