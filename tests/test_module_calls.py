@@ -83,8 +83,12 @@ async def test_without_a_commit_time_there_is_no_created_label_at_all():
 
 
 @pytest.mark.parametrize("name", ["build", "publish_platform", "release"])
-async def test_a_bad_commit_time_is_refused_before_the_engine(name):
-    args = {**BUILD, "smoke_command": ["true"], "source_date_epoch": -1}
+@pytest.mark.parametrize(
+    "field,value",
+    [("source_date_epoch", -1), ("source_url", "https://bot:ghp_token@github.com/org/app")],
+)
+async def test_a_bad_label_input_is_refused_before_the_engine(name, field, value):
+    args = {**BUILD, "smoke_command": ["true"], field: value}
     if name == "build":
         del args["smoke_command"]
     if name == "release":
@@ -92,7 +96,8 @@ async def test_a_bad_commit_time_is_refused_before_the_engine(name):
     with pytest.raises(FunctionError) as err:
         await MODULE.get_result("ReleasePipeline", {"image": "ghcr.io/a/b"}, name, args)
     assert isinstance(err.value.__cause__, InvalidInput)
-    assert err.value.__cause__.field == "source_date_epoch"
+    assert err.value.__cause__.field == field
+    assert "ghp_token" not in str(err.value)
 
 
 def typed_fields(cls):

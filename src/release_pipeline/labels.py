@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from .errors import InvalidInput
+from .inputs import parse_source_url
 from .manifests import CREATED, REVISION, SOURCE, VERSION
 from .versions import Version
 
@@ -24,7 +25,7 @@ def image_labels(
     if source_date_epoch is not None:
         labels[CREATED] = created(source_date_epoch)
     if source_url:
-        labels[SOURCE] = source_url
+        labels[SOURCE] = parse_source_url(source_url)  # the index copies it: same rule
     return labels
 
 
