@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 from conftest import ProxyFactory, RegistryFactory
 from seeding import assert_every_index_complete, check_release, seed_commit
-from support.images import fetch_raw, list_tags_raw
+from support.images import fetch_raw, tag_digests
 from support.proxy import Faults
 from support.registry import Registry
 from support.tokens import TokenServer
@@ -210,7 +210,7 @@ def test_cli_merge_against_a_registry_that_refuses_every_write(
     args = ["merge", f"--image={registry.host}/{repo}", "--version=1.0.0", f"--sha={old_sha}"]
     assert cli.run(args) == 0
     new = seed_commit(registry.host, repo, sha)
-    before = {t: fetch_raw(registry.host, repo, t)[2] for t in list_tags_raw(registry.host, repo)}
+    before = tag_digests(registry.host, repo)
     capsys.readouterr()
 
     proxy = proxy_factory(registry.host, refuse_writes=True)
@@ -221,7 +221,7 @@ def test_cli_merge_against_a_registry_that_refuses_every_write(
     assert err.startswith("release-pipeline: merge failed: ")
     assert "403" in err and "DENIED" in err and proxy.host in err, err
     assert "1.1.0-workers" in err  # names what it could not write
-    after = {t: fetch_raw(registry.host, repo, t)[2] for t in list_tags_raw(registry.host, repo)}
+    after = tag_digests(registry.host, repo)
     assert after == before  # latest-workers untouched, nothing half-written
     assert_every_index_complete(registry.host, repo)
     assert {m for m, _ in proxy.counted()} <= {"GET", "HEAD", "PUT"}

@@ -19,7 +19,7 @@ import anyio
 import pytest
 from conftest import ProxyFactory
 from seeding import seed_commit
-from support.images import fetch_raw, list_tags_raw, push_image, put_manifest_raw
+from support.images import fetch_raw, list_tags_raw, push_image, put_manifest_raw, tag_digests
 from support.proxy import WRITE_METHODS, Faults
 from support.registry import Registry
 
@@ -70,11 +70,6 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
 async def in_thread(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
     """`run` from an async test: the CLI starts its own event loop."""
     return await anyio.to_thread.run_sync(lambda: run(capsys, *argv))
-
-
-def snapshot(host: str) -> dict[str, str]:
-    """Every tag of the repository and the digest it holds, by raw HTTP."""
-    return {t: fetch_raw(host, REPO, t)[2] for t in list_tags_raw(host, REPO)}
 
 
 def make_history(host: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -160,12 +155,12 @@ def test_dry_run_predicts_the_rollback_exactly_and_status_then_shows_it(
     make_history(registry.host, capsys)
     proxy = proxy_factory(registry.host)
     image = f"--image={proxy.host}/{REPO}"
-    before = snapshot(registry.host)
+    before = tag_digests(registry.host, REPO)
 
     code, dry, err = run(capsys, "promote", image, "--from=1.2.0-workers", "--dry-run")
     assert code == 0, err
     assert {m for m, _ in proxy.counted()} <= {"GET", "HEAD"}
-    assert snapshot(registry.host) == before
+    assert tag_digests(registry.host, REPO) == before
     assert dry["dry_run"] is True and dry["yanked"] == ["1.10.0"]
     assert dry["written"] == ["1.10.0-workers-yanked", "latest-workers"]
     assert "1.10.0 is newer than 1.2.0" in dry["reason"]
@@ -186,7 +181,7 @@ def test_dry_run_predicts_the_rollback_exactly_and_status_then_shows_it(
     assert done == dry | {"dry_run": False}
     puts = sorted(p.rsplit("/", 1)[1] for m, p in proxy.counted() if m in WRITE_METHODS)
     assert puts == sorted(dry["written"])  # exactly the predicted writes, nothing else
-    after = snapshot(registry.host)
+    after = tag_digests(registry.host, REPO)
     assert {t: d for t, d in after.items() if before.get(t) != d} == dry["tags"]
 
     proxy.reset()
@@ -227,14 +222,14 @@ async def test_cli_and_dagger_give_the_same_status_and_dry_run(
     image = f"{registry.host}/{REPO}"
     state = {"image": image}
 
-    before = snapshot(registry.host)
+    before = tag_digests(registry.host, REPO)
     _, dry_cli, _ = await in_thread(
         capsys, "promote", f"--image={image}", "--from=1.2.0-workers", "--dry-run"
     )
     dry = await MODULE.get_result(
         "ReleasePipeline", state, "promote", {"from": "1.2.0-workers", "dry_run": True}
     )
-    assert snapshot(registry.host) == before
+    assert tag_digests(registry.host, REPO) == before
     assert json.loads(dry["json"]) == dry_cli
     assert dry["dry_run"] is True and dry["yanked"] == ["1.10.0"] and dry["reason"]
 
@@ -322,7 +317,7 @@ async def test_status_and_dry_run_under_30_percent_faults_end_right_and_write_no
     async with RegistryClient(proxy.host, secure=False, push=False) as client:
         clean_status = await status(sspec, client)
         clean_dry = await promote(pspec, client, dry_run=True)
-    before = snapshot(registry.host)
+    before = tag_digests(registry.host, REPO)
     proxy.reset()
     injected = 0
     for seed in range(20):
@@ -335,7 +330,7 @@ async def test_status_and_dry_run_under_30_percent_faults_end_right_and_write_no
         injected += faults.total
     assert injected > 100  # the runs did meet faults
     assert {m for m, _ in proxy.counted()} <= {"GET", "HEAD"}
-    assert snapshot(registry.host) == before
+    assert tag_digests(registry.host, REPO) == before
     assert clean_dry.yanked == ["1.1.0", "1.2.0", "1.10.0"]
 
 
