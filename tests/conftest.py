@@ -18,8 +18,18 @@ from support.registry import TEST_CREDS, Registry, start_registry
 from support.tokens import TokenServer
 from support.workflows import RELEASE, ROLLBACK, load
 
+from release_pipeline import cli
+
 RegistryFactory = Callable[..., Registry]
 ProxyFactory = Callable[..., Proxy]
+
+
+@pytest.fixture(autouse=True)
+def no_registry_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts anonymous: a REGISTRY_PASSWORD left in the caller's environment would
+    otherwise make the CLI demand --username (exit 2) or send credentials a test did not choose.
+    Tests that need a password set it themselves with monkeypatch.setenv."""
+    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
 
 
 @pytest.fixture

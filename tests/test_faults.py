@@ -201,9 +201,7 @@ def test_cli_merge_against_a_registry_that_refuses_every_write(
     registry: Registry,
     proxy_factory: ProxyFactory,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     repo = "faults/readonly"
     old_sha, sha = sha_of("ro old"), sha_of("ro new")
     seed_commit(registry.host, repo, old_sha)

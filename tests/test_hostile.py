@@ -20,11 +20,8 @@ OLD, NEW = hashlib.sha1(b"hostile old").hexdigest(), hashlib.sha1(b"hostile new"
 
 
 @pytest.fixture
-def released(
-    registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Registry:
+def released(registry: Registry, capsys: pytest.CaptureFixture[str]) -> Registry:
     """1.0.0 released from OLD (latest-workers on it), NEW's per-arch images pushed."""
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     seed_commit(registry.host, REPO, OLD)
     argv = ["merge", f"--image={registry.host}/{REPO}", "--version=1.0.0", f"--sha={OLD}"]
     assert cli.run(argv) == 0

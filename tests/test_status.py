@@ -149,9 +149,7 @@ def test_dry_run_predicts_the_rollback_exactly_and_status_then_shows_it(
     registry: Registry,
     proxy_factory: ProxyFactory,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     make_history(registry.host, capsys)
     proxy = proxy_factory(registry.host)
     image = f"--image={proxy.host}/{REPO}"
@@ -215,9 +213,7 @@ async def test_cli_and_dagger_give_the_same_status_and_dry_run(
     registry: Registry,
     proxy_factory: ProxyFactory,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     await anyio.to_thread.run_sync(make_history, registry.host, capsys)
     image = f"{registry.host}/{REPO}"
     state = {"image": image}
@@ -257,9 +253,7 @@ def test_a_short_limit_still_finds_latest_below_it(
     registry: Registry,
     proxy_factory: ProxyFactory,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     make_history(registry.host, capsys)
     assert run(capsys, "promote", f"--image={registry.host}/{REPO}", "--from=1.2.0-workers")[0] == 0
     proxy = proxy_factory(registry.host)
@@ -274,9 +268,8 @@ def test_a_short_limit_still_finds_latest_below_it(
 
 
 def test_no_latest_and_a_latest_that_is_no_version(
-    registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    registry: Registry, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     image = f"--image={registry.host}/{REPO}"
     code, empty, err = run(capsys, "status", image)
     assert code == 0, err
@@ -307,9 +300,7 @@ async def test_status_and_dry_run_under_30_percent_faults_end_right_and_write_no
     registry: Registry,
     proxy_factory: ProxyFactory,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     await anyio.to_thread.run_sync(make_history, registry.host, capsys)
     proxy = proxy_factory(registry.host)
     sspec = status_spec(f"{proxy.host}/{REPO}")
@@ -335,9 +326,8 @@ async def test_status_and_dry_run_under_30_percent_faults_end_right_and_write_no
 
 
 def test_label_values_that_could_write_log_lines_read_as_absent(
-    registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    registry: Registry, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     image = f"--image={registry.host}/{REPO}"
     labels = {
         "1.0.0": "2026-01-01\n::error::pwned",  # a line break
