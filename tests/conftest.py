@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 from support.images import push_arch_images
-from support.proxy import Proxy, Sink, start_proxy, start_sink
+from support.proxy import Proxy, start_proxy
 from support.registry import TEST_CREDS, Registry, start_registry
+from support.sink import Sink, start_sink
 from support.tokens import TokenServer
 from support.workflows import RELEASE, ROLLBACK, load
 
