@@ -13,13 +13,24 @@ from typing import Any
 
 import pytest
 from support.images import push_arch_images
-from support.proxy import Proxy, Sink, start_proxy, start_sink
+from support.proxy import Proxy, start_proxy
 from support.registry import TEST_CREDS, Registry, start_registry
+from support.sink import Sink, start_sink
 from support.tokens import TokenServer
 from support.workflows import RELEASE, ROLLBACK, load
 
+from release_pipeline import cli
+
 RegistryFactory = Callable[..., Registry]
 ProxyFactory = Callable[..., Proxy]
+
+
+@pytest.fixture(autouse=True)
+def no_registry_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts anonymous: a REGISTRY_PASSWORD left in the caller's environment would
+    otherwise make the CLI demand --username (exit 2) or send credentials a test did not choose.
+    Tests that need a password set it themselves with monkeypatch.setenv."""
+    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ import pytest
 from conftest import ProxyFactory, RegistryFactory
 from seeding import check_release, seed_commit
 from support.images import fetch_raw, list_tags_raw, tag_digests
-from support.proxy import Hostile, Sink
+from support.proxy import Hostile
 from support.registry import Registry
+from support.sink import Sink
 from support.tokens import TokenServer
 
 from release_pipeline import cli

@@ -238,7 +238,6 @@ def test_an_overlong_host_name_is_refused(
         raise AssertionError("a RegistryClient was built for an invalid image")
 
     monkeypatch.setattr(RegistryClient, "__init__", no_client)
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     code = cli.run(argv_for("merge", LONG_HOST, {}))
     err = capsys.readouterr().err
     assert code == 2

@@ -17,7 +17,7 @@ from support.images import (
     OCI_MANIFEST,
     copy_all_to_layout,
     fetch_raw,
-    list_tags_raw,
+    tag_digests,
 )
 from test_release_e2e import REPO, cli, digest_of, merge, promote, sha
 
@@ -142,10 +142,10 @@ def test_a_refused_per_arch_index_writes_nothing(registry, capsys, shape, messag
         seed="b",
         **shape,
     )
-    before = {t: digest_of(host, t) for t in list_tags_raw(host, REPO)}
+    before = tag_digests(host, REPO)
     code, _, err = merge(capsys, host, "4.0.0", 4)
     assert code == 1 and message in err and f"workers-sha-{sha(4)[:8]}-arm64" in err
-    assert {t: digest_of(host, t) for t in list_tags_raw(host, REPO)} == before
+    assert tag_digests(host, REPO) == before
 
 
 def test_source_url_sets_the_index_annotation(registry, capsys):
@@ -185,8 +185,8 @@ def test_immutability_holds_for_buildx_refs(registry, capsys):
     push_buildx_commit(host, 7)
     code, report, _ = merge(capsys, host, "6.0.0", 6)
     assert code == 0
-    before = {t: digest_of(host, t) for t in list_tags_raw(host, REPO)}
+    before = tag_digests(host, REPO)
     code, _, err = merge(capsys, host, "6.0.0", 7)  # same version, another commit
     assert code == 1 and f"6.0.0-workers-amd64 is {first['amd64'].index}" in err
     assert f"6.0.0-workers is {report['index_digest']}" in err
-    assert {t: digest_of(host, t) for t in list_tags_raw(host, REPO)} == before
+    assert tag_digests(host, REPO) == before

@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import ProxyFactory
 from seeding import seed_commit
-from support.images import fetch_raw, list_tags_raw
+from support.images import tag_digests
 from support.proxy import WRITE_METHODS, Hostile
 from support.registry import Registry
 
@@ -19,16 +19,9 @@ REPO = "hostile/app"
 OLD, NEW = hashlib.sha1(b"hostile old").hexdigest(), hashlib.sha1(b"hostile new").hexdigest()
 
 
-def state(host: str) -> dict[str, str]:
-    return {t: fetch_raw(host, REPO, t)[2] for t in list_tags_raw(host, REPO)}
-
-
 @pytest.fixture
-def released(
-    registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Registry:
+def released(registry: Registry, capsys: pytest.CaptureFixture[str]) -> Registry:
     """1.0.0 released from OLD (latest-workers on it), NEW's per-arch images pushed."""
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     seed_commit(registry.host, REPO, OLD)
     argv = ["merge", f"--image={registry.host}/{REPO}", "--version=1.0.0", f"--sha={OLD}"]
     assert cli.run(argv) == 0
@@ -93,7 +86,7 @@ def test_hostile_answers_stop_the_release_with_nothing_written(
     case: str,
 ) -> None:
     hostile, version, sha, expected = CASES[case]
-    before = state(released.host)
+    before = tag_digests(released.host, REPO)
     proxy = proxy_factory(released.host, hostile=hostile)
     argv = ["merge", f"--image={proxy.host}/{REPO}", f"--version={version}", f"--sha={sha}"]
     started = time.monotonic()
@@ -104,7 +97,7 @@ def test_hostile_answers_stop_the_release_with_nothing_written(
     assert err.startswith("release-pipeline: merge failed: ") and expected in err, err
     assert len(err) < 600 and err.count("\n") == 1  # one clear line, no dump of what was sent
     assert [m for m, _ in proxy.counted() if m in WRITE_METHODS] == []
-    assert state(released.host) == before
+    assert tag_digests(released.host, REPO) == before
     assert elapsed < 20, elapsed
 
 
@@ -126,14 +119,14 @@ def test_hostile_answers_stop_a_promote_with_nothing_written(
     source: str,
     expected: str,
 ) -> None:
-    before = state(released.host)
+    before = tag_digests(released.host, REPO)
     proxy = proxy_factory(released.host, hostile=hostile)
     assert cli.run(["promote", f"--image={proxy.host}/{REPO}", f"--from={source}"]) == 1
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("release-pipeline: promote failed: ")
     assert expected in err, err
     assert [m for m, _ in proxy.counted() if m in WRITE_METHODS] == []
-    assert state(released.host) == before
+    assert tag_digests(released.host, REPO) == before
 
 
 def test_registry_error_text_cannot_inject_lines_or_workflow_commands() -> None:

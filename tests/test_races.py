@@ -60,6 +60,11 @@ def sha_of(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
+# A hang guard per trial, not a speed target (speed is measured in benchmarks/): 20 releases
+# whose every request is bounded by RETRY reach it only if one of them never ends.
+TRIAL_HANG_GUARD = 120.0
+
+
 async def release(host: str, repo: str, version: str, sha: str) -> ReleaseReport:
     spec = release_spec(f"{host}/{repo}", version, sha)
     async with RegistryClient(host, secure=False, retry=RETRY) as client:
@@ -88,7 +93,8 @@ async def test_20_concurrent_releases_end_on_the_newest_stable_in_20_of_20_trial
             await anyio.sleep(stagger)
             return await release(proxy.host, repo, version, shas[version])  # noqa: B023
 
-        reports = await asyncio.gather(*(one(v, rng.uniform(0, 0.03)) for v in order))
+        with anyio.fail_after(TRIAL_HANG_GUARD):
+            reports = await asyncio.gather(*(one(v, rng.uniform(0, 0.03)) for v in order))
         moved += sum(r.latest_moved for r in reports)
         corrected += sum("is now" in r.latest_reason for r in reports)
         newest_index = fetch_raw(registry.host, repo, f"{NEWEST_STABLE}-workers")[2]
@@ -103,7 +109,6 @@ async def test_20_concurrent_releases_end_on_the_newest_stable_in_20_of_20_trial
         f"latest moved {moved} times, converge corrected it in {corrected} releases"
     )
     assert results == ["ok"] * TRIALS
-    assert elapsed < 90
 
 
 async def test_a_slow_older_release_never_leaves_latest_behind(

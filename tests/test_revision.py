@@ -12,9 +12,9 @@ import json
 import pytest
 from buildx_refs import push_buildx_arch
 from dagger.mod._exceptions import FunctionError
-from support.images import copy_all_to_layout, fetch_raw, list_tags_raw, push_image
+from support.images import copy_all_to_layout, fetch_raw, push_image, tag_digests
 from test_dagger_module import call
-from test_release_e2e import REPO, cli, digest_of, merge, sha
+from test_release_e2e import REPO, cli, merge, sha
 
 from release_pipeline.cli import run
 from release_pipeline.errors import InvalidInput, RevisionMismatch
@@ -35,16 +35,12 @@ def push(host, n, arch, revision, *, buildx=False, seed=""):
     return push_image(host, REPO, tag, arch=arch, labels=labels, seed=seed)
 
 
-def snapshot(host):
-    return {t: digest_of(host, t) for t in list_tags_raw(host, REPO)}
-
-
 @pytest.mark.parametrize("buildx", [False, True], ids=["image", "buildx-index"])
 def test_images_of_another_commit_are_refused_and_nothing_is_written(registry, capsys, buildx):
     host = registry.host
     push(host, 1, "amd64", sha(1), buildx=buildx)
     push(host, 1, "arm64", sha(2), buildx=buildx)
-    before = snapshot(host)
+    before = tag_digests(host, REPO)
     for extra in ((), ("--force",)):  # --force overwrites tags; it never mislabels commits
         code, _, err = merge(capsys, host, "1.0.0", 1, *extra)
         assert code == 1
@@ -54,7 +50,7 @@ def test_images_of_another_commit_are_refused_and_nothing_is_written(registry, c
         capsys, "plan", "--image", f"{host}/{REPO}", "--version", "1.0.0", "--sha", sha(1)
     )
     assert code == 1 and sha(2) in err
-    assert snapshot(host) == before
+    assert tag_digests(host, REPO) == before
 
 
 def test_unlabelled_images_are_merged_and_reported_unverified(registry, proxy_factory, capsys):
@@ -96,22 +92,22 @@ def test_a_rerun_still_refuses_an_image_swapped_under_a_sha_tag(registry, capsys
     code, _, _ = merge(capsys, host, "1.0.0", 1)
     assert code == 0
     push(host, 1, "arm64", sha(2))  # e.g. a publish with --force from another commit
-    before = snapshot(host)
+    before = tag_digests(host, REPO)
     code, _, err = merge(capsys, host, "1.0.0", 1)
     assert code == 1 and f"{REVISION}={sha(2)}, expected {sha(1)}" in err
-    assert snapshot(host) == before
+    assert tag_digests(host, REPO) == before
 
 
 async def test_the_dagger_merge_applies_the_same_rule(registry):
     host, state = registry.host, {"image": f"{registry.host}/{REPO}"}
     push(host, 1, "amd64", sha(1), buildx=True)
     push(host, 1, "arm64", sha(2))
-    before = snapshot(host)
+    before = tag_digests(host, REPO)
     with pytest.raises(FunctionError) as err:
         await call(state, "merge", {"version": "1.0.0", "sha": sha(1)})
     assert isinstance(err.value.__cause__, RevisionMismatch)
     assert err.value.__cause__.mismatches == [(sha_arch(1, "arm64"), sha(2))]
-    assert snapshot(host) == before
+    assert tag_digests(host, REPO) == before
 
     push(host, 3, "amd64", None, buildx=True)
     push(host, 3, "arm64", sha(3))

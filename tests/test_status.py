@@ -19,7 +19,7 @@ import anyio
 import pytest
 from conftest import ProxyFactory
 from seeding import seed_commit
-from support.images import fetch_raw, list_tags_raw, push_image, put_manifest_raw
+from support.images import fetch_raw, list_tags_raw, push_image, put_manifest_raw, tag_digests
 from support.proxy import WRITE_METHODS, Faults
 from support.registry import Registry
 
@@ -70,11 +70,6 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
 async def in_thread(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
     """`run` from an async test: the CLI starts its own event loop."""
     return await anyio.to_thread.run_sync(lambda: run(capsys, *argv))
-
-
-def snapshot(host: str) -> dict[str, str]:
-    """Every tag of the repository and the digest it holds, by raw HTTP."""
-    return {t: fetch_raw(host, REPO, t)[2] for t in list_tags_raw(host, REPO)}
 
 
 def make_history(host: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -154,18 +149,16 @@ def test_dry_run_predicts_the_rollback_exactly_and_status_then_shows_it(
     registry: Registry,
     proxy_factory: ProxyFactory,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     make_history(registry.host, capsys)
     proxy = proxy_factory(registry.host)
     image = f"--image={proxy.host}/{REPO}"
-    before = snapshot(registry.host)
+    before = tag_digests(registry.host, REPO)
 
     code, dry, err = run(capsys, "promote", image, "--from=1.2.0-workers", "--dry-run")
     assert code == 0, err
     assert {m for m, _ in proxy.counted()} <= {"GET", "HEAD"}
-    assert snapshot(registry.host) == before
+    assert tag_digests(registry.host, REPO) == before
     assert dry["dry_run"] is True and dry["yanked"] == ["1.10.0"]
     assert dry["written"] == ["1.10.0-workers-yanked", "latest-workers"]
     assert "1.10.0 is newer than 1.2.0" in dry["reason"]
@@ -186,7 +179,7 @@ def test_dry_run_predicts_the_rollback_exactly_and_status_then_shows_it(
     assert done == dry | {"dry_run": False}
     puts = sorted(p.rsplit("/", 1)[1] for m, p in proxy.counted() if m in WRITE_METHODS)
     assert puts == sorted(dry["written"])  # exactly the predicted writes, nothing else
-    after = snapshot(registry.host)
+    after = tag_digests(registry.host, REPO)
     assert {t: d for t, d in after.items() if before.get(t) != d} == dry["tags"]
 
     proxy.reset()
@@ -220,21 +213,19 @@ async def test_cli_and_dagger_give_the_same_status_and_dry_run(
     registry: Registry,
     proxy_factory: ProxyFactory,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     await anyio.to_thread.run_sync(make_history, registry.host, capsys)
     image = f"{registry.host}/{REPO}"
     state = {"image": image}
 
-    before = snapshot(registry.host)
+    before = tag_digests(registry.host, REPO)
     _, dry_cli, _ = await in_thread(
         capsys, "promote", f"--image={image}", "--from=1.2.0-workers", "--dry-run"
     )
     dry = await MODULE.get_result(
         "ReleasePipeline", state, "promote", {"from": "1.2.0-workers", "dry_run": True}
     )
-    assert snapshot(registry.host) == before
+    assert tag_digests(registry.host, REPO) == before
     assert json.loads(dry["json"]) == dry_cli
     assert dry["dry_run"] is True and dry["yanked"] == ["1.10.0"] and dry["reason"]
 
@@ -262,9 +253,7 @@ def test_a_short_limit_still_finds_latest_below_it(
     registry: Registry,
     proxy_factory: ProxyFactory,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     make_history(registry.host, capsys)
     assert run(capsys, "promote", f"--image={registry.host}/{REPO}", "--from=1.2.0-workers")[0] == 0
     proxy = proxy_factory(registry.host)
@@ -279,9 +268,8 @@ def test_a_short_limit_still_finds_latest_below_it(
 
 
 def test_no_latest_and_a_latest_that_is_no_version(
-    registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    registry: Registry, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     image = f"--image={registry.host}/{REPO}"
     code, empty, err = run(capsys, "status", image)
     assert code == 0, err
@@ -312,9 +300,7 @@ async def test_status_and_dry_run_under_30_percent_faults_end_right_and_write_no
     registry: Registry,
     proxy_factory: ProxyFactory,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     await anyio.to_thread.run_sync(make_history, registry.host, capsys)
     proxy = proxy_factory(registry.host)
     sspec = status_spec(f"{proxy.host}/{REPO}")
@@ -322,7 +308,7 @@ async def test_status_and_dry_run_under_30_percent_faults_end_right_and_write_no
     async with RegistryClient(proxy.host, secure=False, push=False) as client:
         clean_status = await status(sspec, client)
         clean_dry = await promote(pspec, client, dry_run=True)
-    before = snapshot(registry.host)
+    before = tag_digests(registry.host, REPO)
     proxy.reset()
     injected = 0
     for seed in range(20):
@@ -335,14 +321,13 @@ async def test_status_and_dry_run_under_30_percent_faults_end_right_and_write_no
         injected += faults.total
     assert injected > 100  # the runs did meet faults
     assert {m for m, _ in proxy.counted()} <= {"GET", "HEAD"}
-    assert snapshot(registry.host) == before
+    assert tag_digests(registry.host, REPO) == before
     assert clean_dry.yanked == ["1.1.0", "1.2.0", "1.10.0"]
 
 
 def test_label_values_that_could_write_log_lines_read_as_absent(
-    registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    registry: Registry, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     image = f"--image={registry.host}/{REPO}"
     labels = {
         "1.0.0": "2026-01-01\n::error::pwned",  # a line break

@@ -84,9 +84,7 @@ def test_status_of_released_versions_costs_one_request_per_version(
     registry: Registry,
     proxy_factory: ProxyFactory,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     host = registry.host
     created = {
         "a": "2026-01-01T00:00:00Z",
@@ -140,9 +138,7 @@ def test_versions_merge_did_not_write_have_their_labels_read_from_the_images(
     registry: Registry,
     proxy_factory: ProxyFactory,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     host = registry.host
     times = {c: f"2026-0{i}-01T00:00:00Z" for i, c in enumerate("abcd", start=1)}
     # 1.0.0: released by merge.

@@ -49,7 +49,6 @@ MODULE = ReleasePipeline.__dagger_module__  # type: ignore[attr-defined]
 def no_trust_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from support.workflows import (
     RELEASE,
-    ROLLBACK,
     WORKFLOWS,
     as_list,
     load,
@@ -41,8 +41,7 @@ RELEASE_BLOCK = {
 ROLLBACK_BLOCK = {"IMAGE", "FLAVORS", "RELEASE_PIPELINE_MODULE", "DAGGER_VERSION", "STATUS_LIMIT"}
 
 
-def test_one_definition_for_tag_push_and_manual_dispatch() -> None:
-    release = load(RELEASE)
+def test_one_definition_for_tag_push_and_manual_dispatch(release: dict[str, Any]) -> None:
     on = triggers(release)
     assert set(on) == {"push", "workflow_dispatch"}
     assert on["push"] == {"tags": ["v*"]}
@@ -51,9 +50,10 @@ def test_one_definition_for_tag_push_and_manual_dispatch() -> None:
     assert set(on["workflow_dispatch"]["inputs"]) == {"tag"}
 
 
-def test_testplanit_settings_are_one_block() -> None:
+def test_testplanit_settings_are_one_block(
+    release: dict[str, Any], rollback: dict[str, Any]
+) -> None:
     """Another repository edits only the top-level env (and rollback's flavor choices)."""
-    release, rollback = load(RELEASE), load(ROLLBACK)
     assert set(release["env"]) == RELEASE_BLOCK
     assert set(rollback["env"]) == ROLLBACK_BLOCK
     for wf in (release, rollback):
@@ -63,8 +63,9 @@ def test_testplanit_settings_are_one_block() -> None:
             assert not re.search(r"\blinux/", value), f"platform outside PLATFORMS: {path}"
 
 
-def test_rollback_block_matches_the_release_block() -> None:
-    release, rollback = load(RELEASE), load(ROLLBACK)
+def test_rollback_block_matches_the_release_block(
+    release: dict[str, Any], rollback: dict[str, Any]
+) -> None:
     for key in ("IMAGE", "RELEASE_PIPELINE_MODULE", "DAGGER_VERSION"):
         assert rollback["env"][key] == release["env"][key], key
     flavors = json.loads(release["env"]["FLAVORS"])
@@ -73,8 +74,7 @@ def test_rollback_block_matches_the_release_block() -> None:
     assert choice["type"] == "choice" and choice["options"] == [f["name"] for f in flavors]
 
 
-def test_both_testplanit_images_with_their_own_target_and_smoke() -> None:
-    release = load(RELEASE)
+def test_both_testplanit_images_with_their_own_target_and_smoke(release: dict[str, Any]) -> None:
     env = release["env"]
     flavors = {f["name"]: f for f in json.loads(env["FLAVORS"])}
     assert flavors["production"]["flavor"] == "" and flavors["production"]["target"] == "production"
@@ -87,8 +87,7 @@ def test_both_testplanit_images_with_their_own_target_and_smoke() -> None:
     assert env["SOURCE_URL"] == "${{ github.server_url }}/${{ github.repository }}"
 
 
-def test_native_runners_from_one_platform_list() -> None:
-    release = load(RELEASE)
+def test_native_runners_from_one_platform_list(release: dict[str, Any]) -> None:
     lines = [line.split() for line in release["env"]["PLATFORMS"].splitlines() if line.strip()]
     assert lines == [["linux/amd64", "ubuntu-24.04"], ["linux/arm64", "ubuntu-24.04-arm"]]
     jobs = release["jobs"]
@@ -100,8 +99,7 @@ def test_native_runners_from_one_platform_list() -> None:
     assert '--platforms="$PLATFORMS_LIST"' in merge_step["run"]
 
 
-def test_each_runner_prepares_then_builds_every_flavor() -> None:
-    release = load(RELEASE)
+def test_each_runner_prepares_then_builds_every_flavor(release: dict[str, Any]) -> None:
     publish = release["jobs"]["publish"]
     names = [s.get("name", "") for s in publish["steps"]]
     prepare = names.index("Prepare the build context (PREPARE_BUILD above)")
@@ -122,8 +120,9 @@ def test_each_runner_prepares_then_builds_every_flavor() -> None:
     ]
 
 
-def test_merge_runs_once_after_every_platform_then_attest_per_flavor() -> None:
-    release = load(RELEASE)
+def test_merge_runs_once_after_every_platform_then_attest_per_flavor(
+    release: dict[str, Any],
+) -> None:
     jobs = release["jobs"]
     assert set(as_list(jobs["merge"]["needs"])) == {"resolve", "publish"}
     attest = jobs["attest"]
@@ -146,8 +145,7 @@ def test_merge_runs_once_after_every_platform_then_attest_per_flavor() -> None:
     assert order.index("sigstore/cosign-installer") < attest["steps"].index(sign)
 
 
-def test_builds_check_out_the_tag_and_its_resolved_commit() -> None:
-    release = load(RELEASE)
+def test_builds_check_out_the_tag_and_its_resolved_commit(release: dict[str, Any]) -> None:
     text = RELEASE.read_text()
     for expression in re.findall(r"\$\{\{(.*?)\}\}", text, flags=re.DOTALL):
         assert "github.sha" not in expression, "on a manual run github.sha is the branch head"

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.workflows import (
@@ -273,8 +274,9 @@ def test_least_privilege_permissions(workflow: Path) -> None:
             assert not any("dagger" in s.get("run", "") + s.get("uses", "") for s in job["steps"])
 
 
-def test_release_and_rollback_share_one_tag_writing_group() -> None:
-    release, rollback = load(RELEASE), load(ROLLBACK)
+def test_release_and_rollback_share_one_tag_writing_group(
+    release: dict[str, Any], rollback: dict[str, Any]
+) -> None:
     grouped = {
         (wf_name, name): job["concurrency"]
         for wf_name, wf in (("release", release), ("rollback", rollback))
@@ -292,7 +294,7 @@ def test_release_and_rollback_share_one_tag_writing_group() -> None:
         assert "one PENDING job per group" in path.read_text()
 
 
-def test_release_concurrency_is_per_version_and_never_cancels() -> None:
-    conc = load(RELEASE)["concurrency"]
+def test_release_concurrency_is_per_version_and_never_cancels(release: dict[str, Any]) -> None:
+    conc = release["concurrency"]
     assert conc["cancel-in-progress"] is False
     assert "inputs.tag" in conc["group"] and "github.ref_name" in conc["group"]
