@@ -29,7 +29,6 @@ async def call(state, name, args):
 
 
 def test_constructor_defaults():
-    assert MODULE is not None
     state = ReleasePipeline()
     assert (state.image, state.flavor, state.platforms, state.username) == ("", "workers", None, "")
     assert state.password is None and state.registry_service is None

@@ -8,12 +8,15 @@ import time
 
 import pytest
 from conftest import ProxyFactory
+from hypothesis import given
+from hypothesis import strategies as st
 from seeding import seed_commit
 from support.images import tag_digests
 from support.proxy import WRITE_METHODS, Hostile
 from support.registry import Registry
 
 from release_pipeline import cli
+from release_pipeline.errors import shown
 
 REPO = "hostile/app"
 OLD, NEW = hashlib.sha1(b"hostile old").hexdigest(), hashlib.sha1(b"hostile new").hexdigest()
@@ -139,3 +142,12 @@ def test_registry_error_text_cannot_inject_lines_or_workflow_commands() -> None:
     text = _describe(_Response(403, httpx.Headers(), body))
     assert "\n" not in text and "\x1b" not in text and "::" not in text
     assert text.startswith("DENIED: no?")
+
+
+@given(st.text())
+def test_registry_text_shown_in_an_error_cannot_start_a_workflow_command(text: str) -> None:
+    """Whatever a registry sends (labels, annotations, error text), what an error quotes has
+    no `::` (GitHub's workflow-command marker, `:::` included) and no control characters."""
+    quoted = shown(text)
+    assert "::" not in quoted and quoted.isprintable()
+    assert len(quoted) <= 83

@@ -51,6 +51,7 @@ def test_source_is_required_where_a_default_would_build_the_wrong_repository(fun
         ("merge", {"version": "1.0.0", "sha": SHA}),
         ("plan", {"version": "1.0.0", "sha": SHA}),
         ("promote", {"from": "1.0.0-workers"}),
+        ("status", {}),
         (
             "publish_platform",
             {**BUILD, "smoke_command": ["true"]},
