@@ -25,6 +25,7 @@ from .manifests import (
     CREATED,
     MAX_MANIFEST_BYTES,
     REVISION,
+    Descriptor,
     Manifest,
     config_labels,
     plain,
@@ -121,8 +122,8 @@ def _recorded(manifest: Manifest) -> _Labels | None:
     all the labels status would read, and no `created` means the image has none it shows.
     (Another tool annotating entries the same way is taken at its word, as its index's own
     revision annotation already is.)"""
-    children = platform_images(manifest) if manifest.is_index else []
-    annotations = children[0].annotations if children else {}
+    first = _first_image(manifest) if manifest.is_index else None
+    annotations = first.annotations if first is not None else {}
     revision = plain(annotations.get(REVISION))
     return None if revision is None else _Labels(revision, plain(annotations.get(CREATED)))
 
@@ -132,8 +133,14 @@ def _label_source(manifest: Manifest) -> str | None:
     the version tag's own image, or its index's first platform image."""
     if not manifest.is_index:
         return manifest.digest
-    children = platform_images(manifest)
-    return children[0].digest if children else None
+    first = _first_image(manifest)
+    return first.digest if first is not None else None
+
+
+def _first_image(index: Manifest) -> Descriptor | None:
+    """An index's first platform image: all platforms of a commit share their labels."""
+    children = platform_images(index)
+    return children[0] if children else None
 
 
 async def _labels(
