@@ -157,6 +157,7 @@ class Session:
     outputs: list[str]  # what each block printed, stdout and stderr interleaved
     failed: int | None  # the first block that did not succeed, if any
     tmp: Path
+    leftover: list[str]  # local-try directories whose registry the page did not stop
 
 
 def run_session(codes: list[str], tmp_path: Path) -> Session:
@@ -197,6 +198,7 @@ def run_session(codes: list[str], tmp_path: Path) -> Session:
             check=False,
         )
     finally:
+        leftover = sorted(str(p.parent) for p in tmp.glob("local-try.*/registry.pid"))
         for pid_file in tmp.glob("local-try.*/registry.pid"):
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid_file.read_text()), signal.SIGTERM)
@@ -205,7 +207,7 @@ def run_session(codes: list[str], tmp_path: Path) -> Session:
         for i in range(len(codes))
     ]
     failed = next((i for i in range(len(codes)) if not (tmp_path / f"ok{i}").exists()), None)
-    return Session(outputs, failed, tmp)
+    return Session(outputs, failed, tmp, leftover)
 
 
 def check_runs(doc: Page, tmp_path: Path) -> tuple[list[str], dict[int, str]]:
@@ -217,11 +219,15 @@ def check_runs(doc: Page, tmp_path: Path) -> tuple[list[str], dict[int, str]]:
         block = blocks[session.failed]
         printed = normalize([session.outputs[session.failed]], str(session.tmp))[0]
         return [f"{doc.path}:{block.start}: block failed; it printed:\n{printed}"], {}
+    problems = [
+        f"{doc.path}: leaves a registry running ({where}); end with examples/local-try/stop"
+        for where in normalize(session.leftover, str(session.tmp))
+    ]
     pairs = [(doc.shown_output(b), out) for b, out in zip(blocks, session.outputs, strict=True)]
     pairs_shown = [(shown, out) for shown, out in pairs if shown is not None]
     expected = normalize([shown.code for shown, _ in pairs_shown])
     actual = normalize([out for _, out in pairs_shown], str(session.tmp))
-    problems = [
+    problems += [
         f"{doc.path}:{shown.start}: shown output differs from what was printed:\n"
         + "\n".join(
             difflib.unified_diff(want.split("\n"), got.split("\n"), "shown", "printed", lineterm="")
@@ -264,6 +270,12 @@ def test_commands_shown_run_and_print_what_is_shown(path: Path, tmp_path: Path) 
         path.write_text(rewrite(doc, updates))
         problems, _ = check_runs(page(path), tmp_path / "again")
     assert problems == [], "\n\n".join(problems)
+
+
+def test_the_local_try_scripts_pass_shellcheck() -> None:
+    scripts = sorted(str(p) for p in (ROOT / "examples" / "local-try").iterdir())
+    proc = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_the_readme_runs_a_local_try() -> None:
@@ -357,6 +369,14 @@ def test_a_failing_block_or_a_wrong_output_is_caught(tmp_path: Path) -> None:
     failing = "<!-- runs -->\n```sh\nfalse\necho never\n```\n\n<!-- runs -->\n```sh\ntrue\n```\n"
     problems, _ = check_runs(made_up(failing, tmp_path), tmp_path / "run2")
     assert len(problems) == 1 and ":2: block failed" in problems[0]
+
+
+def test_a_page_that_leaves_its_registry_running_is_caught(tmp_path: Path) -> None:
+    text = '<!-- runs -->\n```sh\neval "$(examples/local-try/start 2>/dev/null)"\n```\n'
+    problems, _ = check_runs(made_up(text, tmp_path), tmp_path / "run")
+    assert [p.split(": ", 1)[1] for p in problems] == [
+        "leaves a registry running (/tmp/local-try.XXXXXX); end with examples/local-try/stop"
+    ]
 
 
 hexes = st.text("0123456789abcdef", min_size=64, max_size=64)
