@@ -98,6 +98,16 @@ def test_relative_links_resolve(path: Path) -> None:
     assert link_problems(page(path), ROOT) == []
 
 
+@pytest.mark.parametrize("index", ["README.md", "docs/README.md"])
+def test_every_docs_page_is_linked_from_the_indexes(index: str) -> None:
+    """No page is an orphan: the front page and the docs index each link every docs page."""
+    path = ROOT / index
+    targets = re.findall(r"\]\(([^)#\s]+)", path.read_text())
+    linked = {(path.parent / target).resolve() for target in targets}
+    pages = [p for p in PAGES if p.parent.name == "docs" and p != path]
+    assert [rel(p) for p in pages if p not in linked] == []
+
+
 def test_the_ci_block_is_what_ci_runs() -> None:
     ci_run = (ROOT / ".ci" / "run").read_text()
     shown = [
