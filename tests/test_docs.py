@@ -350,7 +350,9 @@ def test_a_broken_link_is_caught(tmp_path: Path) -> None:
 def test_commands_are_split_as_the_shell_would() -> None:
     code = (
         'REGISTRY_PASSWORD=x release-pipeline merge --image "$IMAGE" \\\n    --sha "$(git rev-parse'
-        " 'v1^{commit}')\" # why\ncp a b && update-ca-certificates; echo '#' | cat\n"
+        " 'v1^{commit}')\" >/dev/null 2>&1 # why\n"
+        "cp a b && update-ca-certificates; echo '#' | cat\n"
+        'eval "$(examples/local-try/start 2>/dev/null)"\n'
     )
     assert shell_commands(code) == [
         [
@@ -365,6 +367,7 @@ def test_commands_are_split_as_the_shell_would() -> None:
         ["update-ca-certificates"],
         ["echo", "#"],
         ["cat"],
+        ["eval", "$(examples/local-try/start )"],
     ]
 
 

@@ -189,10 +189,12 @@ def link_problems(page: Page, root: Path) -> list[str]:
 
 def shell_commands(code: str) -> list[list[str]]:
     """The simple commands of a shell block as argv lists: continuation lines joined,
-    comments dropped, split at `&&`, `||`, `|` and `;`, leading `VAR=value` assignments
-    dropped. Words keep `$VAR` and `$(...)` unexpanded, as the shell would receive them."""
+    comments, redirections (`>/dev/null`, `2>&1`) and leading `VAR=value` assignments
+    dropped, split at `&&`, `||`, `|` and `;`. Words keep `$VAR` and `$(...)` unexpanded,
+    as the shell would receive them."""
     commands: list[list[str]] = []
     for line in code.replace("\\\n", " ").split("\n"):
+        line = _REDIRECTION.sub("", line)
         lexer = shlex.shlex(line, posix=True, punctuation_chars="|&;")
         lexer.whitespace_split = True
         lexer.commenters = "#"
@@ -209,6 +211,7 @@ def shell_commands(code: str) -> list[list[str]]:
     return commands
 
 
+_REDIRECTION = re.compile(r"(?<!\S)\d*(?:>>?|<)(?:&\d+|\s*[^\s|&;()\"']+)")
 _PORT = re.compile(r"\b(127\.0\.0\.1|localhost|\[::1\]):\d{2,5}\b")
 _LOCAL_TRY_DIR = re.compile(r"local-try\.[A-Za-z0-9]{6}")
 _DIGEST = re.compile(r"\bsha256:[0-9a-f]{6,64}\b")
