@@ -214,7 +214,9 @@ def shell_commands(code: str) -> list[list[str]]:
 _REDIRECTION = re.compile(r"(?<!\S)\d*(?:>>?|<)(?:&\d+|\s*[^\s|&;()\"']+)")
 _PORT = re.compile(r"\b(127\.0\.0\.1|localhost|\[::1\]):\d{2,5}\b")
 _LOCAL_TRY_DIR = re.compile(r"local-try\.[A-Za-z0-9]{6}")
-_DIGEST = re.compile(r"\bsha256:[0-9a-f]{6,64}\b")
+# A digest in full or shortened (`sha256:` and at least 6 hex), or the bare 12 hex digits a
+# table shows, as `docker images` does. Commit SHAs (8 or 40 hex) are fixed, so they stay.
+_DIGEST = re.compile(r"\b(?:sha256:[0-9a-f]{6,64}|[0-9a-f]{12})\b")
 
 
 def normalize(texts: list[str], tmp: str | None = None, *, digests: bool = True) -> list[str]:
@@ -223,9 +225,10 @@ def normalize(texts: list[str], tmp: str | None = None, *, digests: bool = True)
     - a loopback registry's port: `127.0.0.1:47687` -> `127.0.0.1:PORT` (localhost, [::1] too);
     - the session's temporary directory `tmp` -> `/tmp`, and the random suffix of a local-try
       directory -> `local-try.XXXXXX`;
-    - with `digests`, each distinct `sha256:HEX` (full or shortened) becomes `sha256:<n>`,
-      numbered by first appearance across `texts`, so two outputs agree when the same digests
-      are equal in both, whatever their bytes;
+    - with `digests`, each distinct digest (`sha256:HEX`, full or shortened, or a bare
+      12-hex short digest) becomes `sha256:<n>`, numbered by first appearance across
+      `texts`, so two outputs agree when the same digests are equal in both, whatever their
+      bytes;
     - trailing spaces on each line and trailing blank lines.
     """
     numbers: dict[str, str] = {}
