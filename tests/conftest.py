@@ -19,7 +19,7 @@ from support.sink import Sink, start_sink
 from support.tokens import TokenServer
 from support.workflows import RELEASE, ROLLBACK, load
 
-from release_pipeline import cli
+from release_pipeline import cli, engine
 
 RegistryFactory = Callable[..., Registry]
 ProxyFactory = Callable[..., Proxy]
@@ -31,6 +31,15 @@ def no_registry_password(monkeypatch: pytest.MonkeyPatch) -> None:
     otherwise make the CLI demand --username (exit 2) or send credentials a test did not choose.
     Tests that need a password set it themselves with monkeypatch.setenv."""
     monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def functions_share_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Module functions run in-process here, on the machine that holds the loopback test
+    registries; in a real `dagger call` they run in the module's container, which cannot
+    reach them, and a loopback --image without --registry-service is refused. Tests of that
+    refusal set `engine.MODULE_SHARES_CALLER_NETWORK` back to False."""
+    monkeypatch.setattr(engine, "MODULE_SHARES_CALLER_NETWORK", True)
 
 
 @pytest.fixture

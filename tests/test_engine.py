@@ -3,7 +3,8 @@
 No engine runs here. `StandInContainer` answers the few Container calls `smoke_test` makes the
 way the engine does (an exit code for codes `ReturnType.ANY` accepts, the SDK's own
 `ExecError` for the others), and `StandInService` refuses an endpoint until started, as the
-engine does for a tunnel to the host. The exceptions are the SDK's real types.
+engine does for a tunnel to the host. The exceptions are the SDK's real types. The query test
+runs the SDK's real lazy Container and stubs only the engine's answer to each query.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from dataclasses import dataclass, field
 
 import dagger
 import pytest
+from dagger import dag
+from dagger.client._core import Context
 from support.dagger_errors import exec_error, query_error
 
-from release_pipeline.engine import ERROR_TAIL, destination, smoke_test
+from release_pipeline.engine import ERROR_TAIL, SMOKE_RUN_ENV, destination, smoke_test
 from release_pipeline.flow import PlatformFailed
 from release_pipeline.inputs import parse_platform
 
@@ -29,10 +32,15 @@ class StandInContainer:
     build_error: dagger.QueryError | None = None  # what forcing the build raises
     exec_raises: dagger.QueryError | None = None  # what running the smoke command raises
     ran: list[list[str]] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
 
     async def sync(self) -> StandInContainer:
         if self.build_error:
             raise self.build_error
+        return self
+
+    def with_env_variable(self, name: str, value: str) -> StandInContainer:
+        self.env[name] = value
         return self
 
     def with_exec(self, args: list[str], *, expect: dagger.ReturnType) -> StandInContainer:
@@ -100,13 +108,54 @@ class StandInService:
         self.started = True
         return self
 
-    async def endpoint(self) -> str:
+    async def endpoint(self, *, port: int) -> str:
         if not self.started:
             raise query_error("service not running")
-        return "localhost:5000"
+        return f"svc-0a1b2c.dagger.local:{port}"
 
 
 async def test_a_service_from_a_caller_is_started_before_its_endpoint_is_read():
     service = StandInService()
     dest = await destination("localhost:5000/app", "", None, service)  # type: ignore[arg-type]
-    assert service.started and dest.api_host == "localhost:5000" and not dest.secure
+    assert service.started and dest.dial == "svc-0a1b2c.dagger.local:5000"
+    # The engine keeps the image's name (and plain HTTP, for localhost) and redirects the dial.
+    assert dest.route.host == "localhost:5000" and not dest.route.secure
+
+
+async def test_a_service_for_an_https_registry_is_dialled_on_the_port_the_engine_uses():
+    service = StandInService()
+    dest = await destination("registry.internal/app", "", None, service)  # type: ignore[arg-type]
+    assert dest.route.origin == "https://registry.internal"
+    assert dest.dial == "svc-0a1b2c.dagger.local:443"
+
+
+def sent_chain(ctx: Context) -> list[tuple[str, dict[str, object]]]:
+    """The fields, with their arguments, of the query the SDK builds from a lazy object."""
+    return [(f.name, dict(f.args)) for f in ctx.selections]
+
+
+async def test_two_smoke_tests_of_one_image_and_command_send_different_queries(monkeypatch):
+    """The engine caches `withExec` by its definition; a query identical to last run's would
+    be answered from the cache. Each run's query carries its own nonce, so it runs again."""
+    sent: list[list[tuple[str, dict[str, object]]]] = []
+
+    async def engine_answer(self: Context, return_type: object = None) -> object:
+        chain = sent_chain(self)
+        sent.append(chain)
+        return {"sync": "ContainerID:built", "exitCode": 0, "stdout": "ok\n"}[chain[-1][0]]
+
+    monkeypatch.setattr(Context, "execute", engine_answer)
+    image = dag.container(platform=dagger.Platform("linux/arm64")).from_("node:22-slim")
+    for _ in range(2):
+        assert await smoke_test(image, SMOKE, ARM) == "ok\n"
+    runs = [chain for chain in sent if chain[-1][0] == "exitCode"]
+    assert len(runs) == 2 and runs[0] != runs[1]
+    nonces = []
+    for chain in runs:
+        *_, (env, env_args), (exec_, exec_args), _ = chain
+        assert (env, env_args["name"]) == ("withEnvVariable", SMOKE_RUN_ENV)
+        assert (exec_, exec_args["args"]) == ("withExec", SMOKE)
+        nonces.append(env_args["value"])
+    assert nonces[0] != nonces[1] and all(len(str(n)) == 32 for n in nonces)
+    # Everything else the two queries ask for is the same: same image, same command.
+    assert runs[0][:-3] == runs[1][:-3]

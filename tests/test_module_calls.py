@@ -10,6 +10,7 @@ import json
 
 import pytest
 from dagger.mod._exceptions import FunctionError
+from graphql import GraphQLError, GraphQLInt
 from support.images import push_arch_images
 
 from release_pipeline import flow
@@ -69,9 +70,18 @@ async def test_registry_functions_without_an_image_are_refused_before_the_engine
 
 
 async def test_the_created_label_is_the_commit_time_and_the_request_is_reproducible():
-    first = await build(**BUILD, source_date_epoch=1700000000)
+    first = await build(**BUILD, source_date_epoch="1700000000")
     assert labels(first)["org.opencontainers.image.created"] == "2023-11-14T22:13:20Z"
-    assert await build(**BUILD, source_date_epoch=1700000000) == first
+    assert await build(**BUILD, source_date_epoch="1700000000") == first
+
+
+async def test_a_commit_time_past_2038_is_carried():
+    # GraphQL's Int is 32-bit: graphql-core, which builds the SDK's queries, refuses to
+    # send 2**31 as one (2038-01-19T03:14:08Z), so the argument is text.
+    with pytest.raises(GraphQLError, match="32-bit"):
+        GraphQLInt.serialize(2**31)
+    request = await build(**BUILD, source_date_epoch="4102444800")
+    assert labels(request)["org.opencontainers.image.created"] == "2100-01-01T00:00:00Z"
 
 
 async def test_without_a_commit_time_there_is_no_created_label_at_all():
@@ -86,7 +96,12 @@ async def test_without_a_commit_time_there_is_no_created_label_at_all():
 @pytest.mark.parametrize("name", ["build", "publish_platform", "release"])
 @pytest.mark.parametrize(
     "field,value",
-    [("source_date_epoch", -1), ("source_url", "https://bot:ghp_token@github.com/org/app")],
+    [
+        ("source_date_epoch", "-1"),
+        ("source_date_epoch", "1.7e9"),
+        ("source_date_epoch", "99999999999999"),
+        ("source_url", "https://bot:ghp_token@github.com/org/app"),
+    ],
 )
 async def test_a_bad_label_input_is_refused_before_the_engine(name, field, value):
     args = {**BUILD, "smoke_command": ["true"], field: value}

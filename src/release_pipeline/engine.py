@@ -9,6 +9,8 @@ everything it decides is delegated to `flow` and `release`, which are tested for
 
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass
 
 import dagger
@@ -20,13 +22,30 @@ from .flow import PlatformFailed
 from .inputs import ImageRef, Platform, parse_image
 from .per_arch import Held, held
 from .registry import RegistryClient
-from .transport import use_plain_http
+from .routes import Route, module_route
 from .versions import Version
 
-# Engines speak plain HTTP to localhost only, and map that host to the registry service.
+# The throwaway registry's name: `localhost` is plain HTTP for the engine (its
+# `docker.MatchLocalhost`), and the name is aliased to the registry service.
 THROWAWAY_IMAGE = "localhost:5000/release-pipeline/image"
+# registry:2 (distribution 2.8.3), its multi-arch index digest. Not pulled here (no
+# registry is reachable from where this is developed): found pinned in several public
+# repositories, one of which names it 2.8.3. A tag would let the engine start whatever
+# registry:2 is that day.
+THROWAWAY_REGISTRY = (
+    "registry:2@sha256:a3d8aaa63ed8681a604f1dea0aa03f100d5895b6a58ace528858a7b332415373"
+)
 # Output kept in an error: the end of a failing smoke test is what explains it.
 ERROR_TAIL = 4000
+# Set in the smoke command's environment to a fresh random value for every run: the exec
+# is then a new operation the engine has never cached (see `smoke_exec`).
+SMOKE_RUN_ENV = "RELEASE_PIPELINE_SMOKE_RUN"
+
+# A test seam, not a setting: tests run the functions in-process on the machine that holds
+# their loopback registries, which a function in the module's container cannot reach. Only
+# code in the same Python process can set it: no argument, file or environment variable
+# reaches it from `dagger call`.
+MODULE_SHARES_CALLER_NETWORK = False
 
 
 @dataclass(frozen=True)
@@ -34,23 +53,43 @@ class Destination:
     """Where images are published, and how the registry client reaches that registry."""
 
     image: ImageRef
-    api_host: str
-    secure: bool
+    route: Route
+    dial: str | None  # the service endpoint `route.host` is dialled at
     username: str
     password: dagger.Secret | None
     credentials: Credentials | None
     service: dagger.Service | None  # a registry inside the engine, or one on the host
 
     def client(self, *, push: bool = True) -> RegistryClient:
-        return RegistryClient(
-            self.api_host, secure=self.secure, credentials=self.credentials, push=push
-        )
+        return RegistryClient.for_route(self.route, self.credentials, push=push, dial=self.dial)
 
     def authorized(self, container: dagger.Container) -> dagger.Container:
         """`container` with the registry's credentials, for the engine's own pull or push."""
         if self.password is None:
             return container
         return container.with_registry_auth(self.image.host, self.username, self.password)
+
+
+def route_for(
+    image: str, service: bool, plain_http: bool | None, username: str, password: bool
+) -> tuple[ImageRef, Route]:
+    """Every decision `destination` makes, without the engine: raises InvalidInput for a
+    combination that cannot work (`routes.module_route`)."""
+    ref = parse_image(image or THROWAWAY_IMAGE)
+    if password and not username:
+        raise InvalidInput("username", "is required when a password is given")
+    if not image and plain_http is False:
+        raise InvalidInput(
+            "plain_http", "must not be false without --image: the throwaway registry is HTTP"
+        )
+    route = module_route(
+        ref,
+        service=service or not image,
+        plain_http=plain_http,
+        env=os.environ,
+        shares_caller_network=MODULE_SHARES_CALLER_NETWORK,
+    )
+    return ref, route
 
 
 async def destination(
@@ -62,39 +101,28 @@ async def destination(
 ) -> Destination:
     """Resolve the constructor's registry arguments. With no image: a throwaway registry.
 
-    `plain_http` None keeps the defaults: plain HTTP through a service or to a loopback host.
+    The route is decided first (`route_for`), so a combination that cannot work is refused
+    before the first engine call.
     """
+    ref, route = route_for(image, service is not None, plain_http, username, password is not None)
     if not image:
-        throwaway = (
+        # Shared, not private: the engine runs one instance per service digest in a session
+        # (every `release` of one `dagger call`, or of one caller pipeline, gets the same)
+        # and stops it when the session ends.
+        service = (
             dag.container()
-            .from_("registry:2")
+            .from_(THROWAWAY_REGISTRY)
             .with_exposed_port(5000)
             .as_service(use_entrypoint=True)
         )
-        await throwaway.start()  # one running instance, so pushes and reads share storage
-        return Destination(
-            parse_image(THROWAWAY_IMAGE),
-            await throwaway.endpoint(port=5000),
-            False,
-            "",
-            None,
-            None,
-            throwaway,
-        )
-    ref = parse_image(image)
-    if password is not None and not username:
-        raise InvalidInput("username", "is required when a password is given")
     credentials = None if password is None else Credentials(username, await password.plaintext())
-    if service is not None:
-        # A service from a caller may not be running yet, and its endpoint only resolves
-        # (and our registry client can only reach it) once it is.
-        service = await service.start()
-        secure = plain_http is False  # a service endpoint is a tunnel: plain HTTP unless told
-        return Destination(
-            ref, await service.endpoint(), secure, username, password, credentials, service
-        )
-    secure = not use_plain_http(ref, plain_http)
-    return Destination(ref, ref.host, secure, username, password, credentials, None)
+    if service is None:
+        return Destination(ref, route, None, username, password, credentials, None)
+    # A service from a caller may not be running yet, and its endpoint only resolves (and
+    # our client can only dial it) once it is. The engine dials it on the image's port.
+    service = await service.start()
+    dial = await service.endpoint(port=route.port)
+    return Destination(ref, route, dial, username, password, credentials, service)
 
 
 @dataclass(frozen=True)
@@ -173,7 +201,7 @@ async def smoke_test(container: dagger.Container, command: list[str], platform: 
         container = await container.sync()
     except dagger.QueryError as exc:
         raise PlatformFailed(platform, "build", _query_failure(exc)) from None
-    run = container.with_exec(command, expect=dagger.ReturnType.ANY)
+    run = smoke_exec(container, command)
     try:
         code = await run.exit_code()
         stderr = "" if code == 0 else await run.stderr()
@@ -184,6 +212,21 @@ async def smoke_test(container: dagger.Container, command: list[str], platform: 
     if code == 0:
         return await run.stdout()
     raise PlatformFailed(platform, "smoke test", exec_failure(command, code, stderr))
+
+
+def smoke_exec(container: dagger.Container, command: list[str]) -> dagger.Container:
+    """The smoke command as an exec the engine must run now, not replay.
+
+    `withExec` is a persistable, cached operation (`core/schema/container.go`, the
+    `withExec` field is `IsPersistable`), and `ReturnType.ANY` makes a failing exit 1 a
+    successful, cacheable result; `cache="never"` on a function does not reach the
+    operations inside it. An environment variable holding a fresh random value is part of
+    the exec's definition, so two runs never share a cache key.
+    """
+    nonce = secrets.token_hex(16)
+    return container.with_env_variable(SMOKE_RUN_ENV, nonce).with_exec(
+        command, expect=dagger.ReturnType.ANY
+    )
 
 
 def exec_failure(command: list[str], code: int, stderr: str) -> str:

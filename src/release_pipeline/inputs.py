@@ -85,7 +85,7 @@ class ImageRef:
     @property
     def loopback(self) -> bool:
         """Whether the registry is on this machine: where plain HTTP is the default
-        (`transport.use_plain_http`; `--plain-http` / `--no-plain-http` override it)."""
+        (`routes.use_plain_http`; `--plain-http` / `--no-plain-http` override it)."""
         bracketed = self.host.startswith("[")
         name = self.host[1 : self.host.index("]")] if bracketed else self.host.rsplit(":", 1)[0]
         return is_loopback_host(name)

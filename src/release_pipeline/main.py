@@ -3,7 +3,9 @@
 Each function validates its arguments first (nothing is built or sent on bad input),
 then hands the work to `flow` (build/smoke/push order), `release`, `promote` and `status`
 (the registry phase).
-Functions that read or write a registry are never cached by the engine.
+Functions that read or write a registry are never cached by the engine, nor is `smoke_test`
+(a smoke test that passed last week says nothing about today); `build` is, because its
+result is a lazy container that is a pure function of its arguments (see docs/dagger.md).
 """
 
 from __future__ import annotations
@@ -70,11 +72,14 @@ BuildArgArg = Annotated[
     Doc("extra KEY=VALUE build args (VERSION and GIT_COMMIT are set by the release)"),
 ]
 SourceUrlArg = Annotated[str, Doc("repository URL for the org.opencontainers.image.source label")]
+# Text, not Int: GraphQL's Int is 32-bit (graphql-core, which builds the SDK's queries,
+# refuses 2**31 and above), so an Int would end on 2038-01-19.
 SourceDateEpochArg = Annotated[
-    int | None,
+    str | None,
     Doc(
-        "commit time in seconds since the epoch, e.g. $(git log -1 --format=%ct); sets "
-        "org.opencontainers.image.created (omitted: no created label, never the clock)"
+        "commit time in whole seconds since the epoch, as digits, e.g. $(git log -1 "
+        "--format=%ct); sets org.opencontainers.image.created (omitted: no created label, "
+        "never the clock)"
     ),
 ]
 IndexSourceArg = Annotated[
@@ -144,7 +149,8 @@ class ReleasePipeline:
         source_url: SourceUrlArg = "",
         source_date_epoch: SourceDateEpochArg = None,
     ) -> dagger.Container:
-        """Build the Dockerfile target for one platform, with VERSION/GIT_COMMIT and OCI labels."""
+        """Build the Dockerfile target for one platform, with VERSION/GIT_COMMIT and OCI labels.
+        Cached like any pure function: the same arguments give the same lazy container."""
         spec = self._spec(version, sha, [platform])
         return build_container(
             self._options(
@@ -153,14 +159,14 @@ class ReleasePipeline:
             spec.platforms[0],
         )
 
-    @function
+    @uncached_function
     async def smoke_test(
         self,
         container: Annotated[dagger.Container, Doc("a built image")],
         command: SmokeArg,
     ) -> str:
-        """Run the smoke command in the image; a non-zero exit or a kill by a signal fails with
-        the exit code and the end of stderr."""
+        """Run the smoke command in the image, now (never a cached result); a non-zero exit
+        or a kill by a signal fails with the exit code and the end of stderr."""
         return await run_smoke_test(
             container, _smoke(command), parse_platform(str(await container.platform()))
         )
@@ -285,8 +291,9 @@ class ReleasePipeline:
 
     def _named_image(self, verb: str) -> str:
         """The constructor's image, which every registry function but `release` needs: the
-        throwaway registry starts empty and ends with the call, so there would be nothing to
-        read or move, and nothing pushed would be kept."""
+        throwaway registry holds only what this engine session pushed to it and stops when
+        the session (the whole `dagger call`, or the caller's pipeline) ends, so there would
+        be nothing released to read or move, and nothing pushed would be kept."""
         if not self.image:
             raise InvalidInput(
                 "image",
@@ -326,7 +333,7 @@ class ReleasePipeline:
         dockerfile: str,
         build_arg: list[str] | None,
         source_url: str,
-        source_date_epoch: int | None,
+        source_date_epoch: str | None,
     ) -> BuildOptions:
         if not target:
             raise InvalidInput("target", "must name the Dockerfile target to build")
@@ -337,8 +344,21 @@ class ReleasePipeline:
             target,
             dockerfile,
             parse_build_args(build_arg or []),
-            image_labels(spec.version, spec.sha, source_url, source_date_epoch),
+            image_labels(spec.version, spec.sha, source_url, _epoch(source_date_epoch)),
         )
+
+
+def _epoch(text: str | None) -> int | None:
+    """`--source-date-epoch` as seconds; its range is `labels.created`'s rule."""
+    if text is None or text == "":
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 20:
+        raise InvalidInput(
+            "source_date_epoch",
+            "must be the commit time in whole seconds since 1970-01-01 UTC, digits only "
+            "(git log -1 --format=%ct)",
+        )
+    return int(text)
 
 
 def _smoke(command: list[str]) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import os
 import random
 import re
 import time
@@ -23,12 +24,13 @@ from .auth import Challenge, Credentials, check_realm
 from .errors import AuthError, NotFound, RegistryError, shown
 from .inputs import ImageRef
 from .manifests import ACCEPT, MAX_MANIFEST_BYTES, Manifest, digest_of, json_object
+from .routes import Proxies, Route, cli_route
 from .transport import (
+    RouteTransport,
     classify,
     https_port_answer,
     https_port_message,
     trust_context,
-    use_plain_http,
 )
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -88,7 +90,12 @@ class RegistryClient:
         retry: RetryPolicy | None = None,
         limits: Limits | None = None,
         timeout: float = 30.0,
+        proxies: Proxies | None = None,
+        dial: str | None = None,
     ) -> None:
+        """`host` is the registry's name in every URL, Host header and TLS check; `dial`, a
+        Dagger service endpoint that `host` is dialled at instead (never proxied). Other
+        requests follow `proxies` (default: this process's environment, as Go reads it)."""
         self.host = host
         self._origin = f"{'https' if secure else 'http'}://{host}"
         self._credentials = credentials
@@ -99,8 +106,35 @@ class RegistryClient:
         self._basic = False
         self.stats = RequestStats()
         # Verification stays on even for a plain-HTTP registry: its token realm may be HTTPS.
+        transport = RouteTransport(
+            trust_context(),
+            Proxies.from_env(os.environ) if proxies is None else proxies,
+            service_host=None if dial is None else host,
+            dial=dial,
+        )
         self._http = httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False, verify=trust_context()
+            timeout=timeout, follow_redirects=False, trust_env=False, transport=transport
+        )
+
+    @classmethod
+    def for_route(
+        cls,
+        route: Route,
+        credentials: Credentials | None = None,
+        *,
+        push: bool = True,
+        retry: RetryPolicy | None = None,
+        dial: str | None = None,
+    ) -> RegistryClient:
+        """A client that reaches the registry the way `route` says (`routes` decides it)."""
+        return cls(
+            route.host,
+            secure=route.secure,
+            credentials=credentials,
+            push=push,
+            retry=retry,
+            proxies=route.proxies,
+            dial=dial if route.service else None,
         )
 
     @classmethod
@@ -113,14 +147,10 @@ class RegistryClient:
         retry: RetryPolicy | None = None,
         plain_http: bool | None = None,
     ) -> RegistryClient:
-        """A client for an image's registry. `plain_http` None: plain HTTP for loopback only."""
-        return cls(
-            image.host,
-            secure=not use_plain_http(image, plain_http),
-            credentials=credentials,
-            push=push,
-            retry=retry,
-        )
+        """The CLI's client for an image's registry (`routes.cli_route`: plain HTTP for
+        loopback only unless `plain_http` says otherwise; Docker Hub at its API host)."""
+        route = cli_route(image, plain_http, os.environ)
+        return cls.for_route(route, credentials, push=push, retry=retry)
 
     async def __aenter__(self) -> RegistryClient:
         return self

@@ -4,14 +4,18 @@ chain (`release(...).pinned()`), plus `json`, the same report the CLI prints wit
 
 Absent values (no digest yet, no replaced image) are "" here: the JSON keeps them as null.
 The types are registered with the SDK when this module is imported (main imports it).
+Every field is `Annotated[T, Doc(...)]`: the SDK sends a field's description from
+`get_doc(field.type)` (dagger/mod/_module.py, `Module._typedefs`), and under
+`from __future__ import annotations` that type is a string with no Doc, so this module
+keeps real annotations.
 """
-
-from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Annotated
 
 import dagger
+from dagger import Doc
 
 from . import flow
 from .inputs import parse_platform
@@ -25,55 +29,101 @@ from .typed_dagger import object_type
 class PlatformImage:
     """One platform's image under its immutable SHA tag."""
 
-    platform: str = dagger.field()
-    tag: str = dagger.field()
-    digest: str = dagger.field()
-    reused: bool = dagger.field()
-    replaced: str = dagger.field(default="")  # the digest --force replaced under the tag
+    platform: Annotated[str, Doc("os/arch[/variant] of this image, e.g. linux/arm64")] = (
+        dagger.field()
+    )
+    tag: Annotated[str, Doc("its immutable per-arch SHA tag, e.g. workers-sha-c804cace-arm64")] = (
+        dagger.field()
+    )
+    digest: Annotated[
+        str, Doc("sha256 digest of the per-arch image (a dry run: empty, nothing was pushed)")
+    ] = dagger.field()
+    reused: Annotated[
+        bool, Doc("true when the image already under the SHA tag was kept, not rebuilt")
+    ] = dagger.field()
+    replaced: Annotated[str, Doc("the digest --force replaced under the SHA tag (empty: none)")] = (
+        dagger.field(default="")
+    )
 
 
 @object_type
 class TagRef:
     """A tag and the digest it points at after the run."""
 
-    tag: str = dagger.field()
-    digest: str = dagger.field()
+    tag: Annotated[str, Doc("a tag this release's content is under after the run")] = dagger.field()
+    digest: Annotated[str, Doc("the sha256 digest that tag points at")] = dagger.field()
 
 
 @object_type
 class Report:
     """What a release did: pin `pinned` in deployments; every tag and digest is listed."""
 
-    image: str = dagger.field()
-    version: str = dagger.field()
-    sha: str = dagger.field()
-    flavor: str = dagger.field()
-    index_digest: str = dagger.field()
-    pinned: str = dagger.field()
-    platforms: list[PlatformImage] = dagger.field()
-    tags: list[TagRef] = dagger.field()
-    written: list[str] = dagger.field()
-    latest_moved: bool = dagger.field()
-    latest_reason: str = dagger.field()
-    dry_run: bool = dagger.field()
-    json: str = dagger.field()
-    revision_unverified: list[str] = dagger.field(default=list)
+    image: Annotated[str, Doc("HOST/REPO the release was published to")] = dagger.field()
+    version: Annotated[str, Doc("the released version, normalised (no v)")] = dagger.field()
+    sha: Annotated[str, Doc("the full git commit SHA the images were built from")] = dagger.field()
+    flavor: Annotated[str, Doc("the image flavor (empty: the production image)")] = dagger.field()
+    index_digest: Annotated[
+        str, Doc("sha256 digest of the multi-arch index (a dry run: empty)")
+    ] = dagger.field()
+    pinned: Annotated[
+        str, Doc("IMAGE@INDEX_DIGEST: what a deployment should name, so a rollback is a re-pin")
+    ] = dagger.field()
+    platforms: Annotated[list[PlatformImage], Doc("each platform's per-arch image")] = (
+        dagger.field()
+    )
+    tags: Annotated[
+        list[TagRef],
+        Doc("every tag pointing at this release's content after the run, with its digest"),
+    ] = dagger.field()
+    written: Annotated[list[str], Doc("tags this run wrote (plan: tags merge would write)")] = (
+        dagger.field()
+    )
+    latest_moved: Annotated[bool, Doc("whether latest-FLAVOR now points at this release")] = (
+        dagger.field()
+    )
+    latest_reason: Annotated[str, Doc("why latest-FLAVOR moved or stayed, in one sentence")] = (
+        dagger.field()
+    )
+    dry_run: Annotated[bool, Doc("true when nothing was written (plan, or release --dry-run)")] = (
+        dagger.field()
+    )
+    json: Annotated[
+        str,
+        Doc("the whole report as JSON (the CLI's --json shape plus `images`), from this one run"),
+    ] = dagger.field()
+    revision_unverified: Annotated[
+        list[str],
+        Doc("per-arch SHA tags whose image has no org.opencontainers.image.revision label"),
+    ] = dagger.field(default=list)
 
 
 @object_type
 class Promotion:
     """A floating tag moved to an existing release; `yanked` versions will not get it back."""
 
-    tag: str = dagger.field()
-    source: str = dagger.field()
-    digest: str = dagger.field()
-    pinned: str = dagger.field()
-    version: str = dagger.field()
-    yanked: list[str] = dagger.field()
-    written: list[str] = dagger.field()
-    reason: str = dagger.field()
-    dry_run: bool = dagger.field()
-    json: str = dagger.field()
+    tag: Annotated[str, Doc("the floating tag moved")] = dagger.field()
+    source: Annotated[str, Doc("the TAG or sha256:DIGEST it was pointed at, as given")] = (
+        dagger.field()
+    )
+    digest: Annotated[str, Doc("the index digest the tag holds after the run")] = dagger.field()
+    pinned: Annotated[str, Doc("IMAGE@DIGEST of that release")] = dagger.field()
+    version: Annotated[
+        str, Doc("the version that digest was released as (empty: not a released version)")
+    ] = dagger.field()
+    yanked: Annotated[
+        list[str],
+        Doc("versions marked yanked by this run, so merge never moves latest back to them"),
+    ] = dagger.field()
+    written: Annotated[
+        list[str], Doc("tags written by this run (a dry run: tags it would write), in write order")
+    ] = dagger.field()
+    reason: Annotated[
+        str, Doc("why these versions are yanked, or why none is, in one sentence")
+    ] = dagger.field()
+    dry_run: Annotated[bool, Doc("true when nothing was written")] = dagger.field()
+    json: Annotated[str, Doc("the whole promotion report as JSON, from this one run")] = (
+        dagger.field()
+    )
 
 
 def platform_image_object(result: flow.PlatformResult) -> PlatformImage:

@@ -2,11 +2,13 @@
 chain (`latest().version()`), plus `json`, the same report the CLI prints with `--json`.
 
 Absent values (no floating tag, no label) are "" here: the JSON keeps them as null.
+Real annotations, no `from __future__ import annotations`: see release_types for why.
 """
 
-from __future__ import annotations
+from typing import Annotated
 
 import dagger
+from dagger import Doc
 
 from .report import StatusReport
 from .typed_dagger import object_type
@@ -17,34 +19,57 @@ class LatestTag:
     """Where the floating tag points; empty digest: it does not exist; empty version: the
     digest is no released version's index."""
 
-    tag: str = dagger.field()
-    digest: str = dagger.field()
-    version: str = dagger.field()
+    tag: Annotated[str, Doc("the floating tag, e.g. latest-workers")] = dagger.field()
+    digest: Annotated[str, Doc("the digest it points at (empty: the tag does not exist)")] = (
+        dagger.field()
+    )
+    version: Annotated[str, Doc("the released version with that index digest (empty: none)")] = (
+        dagger.field()
+    )
 
 
 @object_type
 class VersionInfo:
     """One released version: `live` versions are what latest may carry."""
 
-    version: str = dagger.field()
-    digest: str = dagger.field()
-    revision: str = dagger.field()
-    created: str = dagger.field()
-    prerelease: bool = dagger.field()
-    yanked: bool = dagger.field()
-    live: bool = dagger.field()
+    version: Annotated[str, Doc("a released version, normalised (no v)")] = dagger.field()
+    digest: Annotated[str, Doc("its multi-arch index digest")] = dagger.field()
+    revision: Annotated[
+        str,
+        Doc(
+            "its git commit: the index's revision annotation, else its images' label (empty: none)"
+        ),
+    ] = dagger.field()
+    created: Annotated[str, Doc("its org.opencontainers.image.created label (empty: none)")] = (
+        dagger.field()
+    )
+    prerelease: Annotated[bool, Doc("true for a SemVer prerelease, which latest never carries")] = (
+        dagger.field()
+    )
+    yanked: Annotated[
+        bool, Doc("true when a rollback yanked it, so latest never moves back to it")
+    ] = dagger.field()
+    live: Annotated[bool, Doc("true when latest may carry it: stable and not yanked")] = (
+        dagger.field()
+    )
 
 
 @object_type
 class Status:
     """What is live, the versions newest first, and the versions a rollback can go back to."""
 
-    image: str = dagger.field()
-    flavor: str = dagger.field()
-    latest: LatestTag = dagger.field()
-    versions: list[VersionInfo] = dagger.field()
-    rollback_candidates: list[str] = dagger.field()
-    json: str = dagger.field()
+    image: Annotated[str, Doc("HOST/REPO that was read")] = dagger.field()
+    flavor: Annotated[str, Doc("the image flavor (empty: the production image)")] = dagger.field()
+    latest: Annotated[LatestTag, Doc("where latest-FLAVOR points")] = dagger.field()
+    versions: Annotated[list[VersionInfo], Doc("the released versions, newest first")] = (
+        dagger.field()
+    )
+    rollback_candidates: Annotated[
+        list[str], Doc("live versions older than the one latest carries: where a rollback can go")
+    ] = dagger.field()
+    json: Annotated[str, Doc("the whole status report as JSON, from this one read")] = (
+        dagger.field()
+    )
 
 
 def status_object(report: StatusReport) -> Status:

@@ -3,12 +3,14 @@
 `registry.py` sends requests; this module holds the decisions underneath it, kept apart so
 the I/O layer stays thin:
 
-- the scheme: plain HTTP for loopback registries unless told otherwise (`--plain-http`,
-  `--no-plain-http`), the rule docker and the Dagger engine follow;
+- the scheme: decided in `routes` (`use_plain_http` is re-exported here for the CLI's tests);
 - the trust: the operating system's store, as curl and skopeo use it, plus SSL_CERT_FILE and
   SSL_CERT_DIR when set;
 - what a transport failure was (certificate not trusted, hostname mismatch, wrong scheme,
-  refused, DNS, ...), whether retrying can help, and what the user should try.
+  refused, DNS, ...), whether retrying can help, and what the user should try;
+- `RouteTransport`: each request sent the way `routes.Route` says (direct, through the
+  environment's proxy as Go picks it, or dialled at a Dagger service under the registry's
+  own name).
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ import re
 import socket
 import ssl
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import httpcore
 import httpx
 import truststore
 
-from .inputs import ImageRef
+from .routes import Proxies, split_host_port
+from .routes import use_plain_http as use_plain_http  # the scheme rule lives in routes
 
 # The flags that choose the scheme, as the CLI spells them; the Dagger constructor takes
 # `--plain-http=true|false`. Errors name both.
@@ -39,11 +43,6 @@ _EXPIRED = frozenset({9, 10})  # not yet valid, expired
 _PLAIN_HTTP_ANSWER = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"})
 # What an HTTPS server answers to a plain HTTP request (Go's net/http, and nginx).
 _HTTPS_PORT_ANSWER = re.compile(rb"HTTP request (?:was sent )?to (?:an )?HTTPS", re.IGNORECASE)
-
-
-def use_plain_http(image: ImageRef, choice: bool | None) -> bool:
-    """Whether to speak plain HTTP to `image`'s registry. None = auto: loopback only."""
-    return image.loopback if choice is None else choice
 
 
 def trust_context() -> ssl.SSLContext:
@@ -187,3 +186,98 @@ def _ssl_words(exc: ssl.SSLError) -> str:
 def _first_words(causes: list[BaseException]) -> str:
     innermost = causes[-1] if causes else None
     return "" if innermost is None else f"{type(innermost).__name__}: {str(innermost)[:160]}"
+
+
+class RouteTransport(httpx.AsyncBaseTransport):
+    """Sends each request as the engine's own registry transport would.
+
+    A request to `service_host` (a registry behind `--registry-service`) keeps that name in
+    its URL, Host header, TLS server name and certificate check, and only its TCP dial goes
+    to `dial` (the service endpoint): what the engine's `NewDialTransportWithHostAliases`
+    does. It never goes through a proxy. Every other request follows `proxies` (Go's rules),
+    and none lets httpx read the environment itself.
+    """
+
+    def __init__(
+        self,
+        verify: ssl.SSLContext,
+        proxies: Proxies,
+        *,
+        service_host: str | None = None,
+        dial: str | None = None,
+    ) -> None:
+        self._verify = verify
+        self._proxies = proxies
+        self._direct = httpx.AsyncHTTPTransport(verify=verify, trust_env=False)
+        self._through: dict[str, httpx.AsyncHTTPTransport] = {}
+        self._service_name = None if service_host is None else split_host_port(service_host)[0]
+        self._service: httpx.AsyncHTTPTransport | None = None
+        if self._service_name is not None and dial is not None:
+            self._service = _DialingTransport(verify, self._service_name, dial)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if self._service is not None and url.host == self._service_name:
+            return await self._service.handle_async_request(request)
+        proxy = self._proxies.for_url(url.scheme, url.host, url.port)
+        if proxy is None:
+            return await self._direct.handle_async_request(request)
+        if proxy not in self._through:
+            self._through[proxy] = httpx.AsyncHTTPTransport(
+                verify=self._verify, trust_env=False, proxy=proxy
+            )
+        return await self._through[proxy].handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for transport in (self._direct, self._service, *self._through.values()):
+            if transport is not None:
+                await transport.aclose()
+
+
+class _DialingTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport with its connection pool dialling `name` at `dial` instead.
+
+    httpx has no public way to give its pool a network backend, so the pool it built is
+    replaced by an identical one that has ours (httpx 0.28 keeps it in `_pool`); the
+    relay test in test_routes.py fails if that ever stops working.
+    """
+
+    def __init__(self, verify: ssl.SSLContext, name: str, dial: str) -> None:
+        super().__init__(verify=verify, trust_env=False)
+        host, port = split_host_port(dial)
+        if not host or port is None:
+            raise ValueError(f"service endpoint {dial!r} is not host:port")
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=verify, network_backend=_Redirect(name, (host, port))
+        )
+
+
+class _Redirect(httpcore.AsyncNetworkBackend):
+    """Connects to `target` whenever `name` is dialled, on any port, like the engine's alias."""
+
+    def __init__(self, name: str, target: tuple[str, int]) -> None:
+        self._name, self._target = name, target
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        if host == self._name:
+            host, port = self._target
+        return await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._inner.connect_unix_socket(path, timeout, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)

@@ -4,7 +4,7 @@ and `dag.release_pipeline()` see.
 Registration runs in a subprocess with the SDK's own typedef builder and the one engine call it
 makes (`Module.id`) stubbed out, so no engine is needed. The captured query is walked into plain
 data: for each function (the constructor is "") its cache policy, its arguments (doc, required)
-and the object it returns; for each object, its fields.
+and the object it returns; for each object, its fields and their descriptions.
 """
 
 from __future__ import annotations
@@ -75,9 +75,9 @@ _SCRIPT = textwrap.dedent("""
         current = None
         for name, plain, nested in selections(node):
             if name == "withObject" and "name" in plain:
-                current = objects.setdefault(plain["name"], [])
+                current = objects.setdefault(plain["name"], {})
             elif name == "withField" and current is not None:
-                current.append(plain["name"])
+                current[plain["name"]] = plain.get("description") or ""
             elif name in ("withFunction", "withConstructor"):
                 walk_function(nested["function"])
 
@@ -91,7 +91,7 @@ _SCRIPT = textwrap.dedent("""
 @functools.cache
 def registration() -> dict[str, Any]:
     """{"functions": {name: {cache, args: {arg: doc}, required: [arg], returns}},
-    "objects": {name: [field]}}, names in Python spelling (snake_case)."""
+    "objects": {name: {field: description}}}, names in Python spelling (snake_case)."""
     done = subprocess.run(
         [sys.executable, "-c", _SCRIPT],
         capture_output=True,

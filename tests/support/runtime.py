@@ -28,7 +28,7 @@ from pathlib import Path
 
 import uv
 
-SDK_VERSION = "0.21.11"  # engineVersion in dagger.json
+SDK_VERSION = "0.21.11"  # the SDK the tests install; dagger.json asks engines >= v0.21.6
 UV_VERSION = "0.10.3"  # ghcr.io/astral-sh/uv tag in the runtime's images/uv/Dockerfile
 ROOT = Path(__file__).resolve().parents[2]
 
