@@ -67,6 +67,6 @@ def checked_url(base: str | None, reference: str, what: str) -> str:
     if _URL_TEXT.fullmatch(url) is None or "::" in outside or host == "":
         raise RegistryError(
             f"{what}: the registry named the URL {shown(reference)!r}; not followed "
-            "(a URL must have a host, be printable ASCII and hold no spaces and no '::')"
+            "(a URL must have a host, be printable ASCII and hold no spaces and no double colon)"
         )
     return url

@@ -281,7 +281,8 @@ def parse_source_url(text: str, field: str = "source_url") -> str:
     """
     if source_url_or_none(text) is None:
         raise InvalidInput(
-            field, "must be an http(s) URL with a host, no user:password@, no spaces and no '::'"
+            field,
+            "must be an http(s) URL with a host, no user:password@, no spaces and no double colon",
         )
     return text
 

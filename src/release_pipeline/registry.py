@@ -103,6 +103,8 @@ class RegistryClient:
         self._http = httpx.AsyncClient(
             timeout=timeout, follow_redirects=False, verify=trust_context()
         )
+        # httpx parses a redirect's Location before handing the answer back: check it first.
+        self._http.event_hooks = {"response": [_check_location]}
 
     @classmethod
     def for_image(
@@ -385,6 +387,15 @@ class RegistryClient:
         if resp.status == 401:
             raise AuthError(f"{what}: {self._refused()} ({resp.status} {_error_code(resp)})")
         raise RegistryError(f"{what}: registry answered {resp.status} {_describe(resp)}".rstrip())
+
+
+async def _check_location(response: httpx.Response) -> None:
+    """A redirect's Location, checked by the one URL rule before httpx parses it (a control
+    character would otherwise surface as a retried "connection failed")."""
+    if response.has_redirect_location:
+        request = response.request
+        where = f"{request.method} {request.url.path} redirect"
+        checked_url(str(request.url), response.headers["location"], where)
 
 
 def _error_code(resp: _Response) -> str:
