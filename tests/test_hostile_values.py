@@ -100,11 +100,15 @@ def test_a_forged_config_platform_is_refused_quoted(
     assert tag_digests(released.host, REPO) == before
 
 
-def _child_digest_with_a_newline(body: dict[str, Any]) -> None:
-    if "manifests" in body:  # 71 characters, as long as a real one
-        body["manifests"][0]["digest"] = "sha256:" + "a" * 63 + "\n"
+# Forged child digests of 71 characters, as long as a real one, and what refuses them.
+CHILD_DIGESTS = {
+    "newline": ("sha256:" + "a" * 63 + "\n", "manifest holds text with control characters"),
+    "upper-case hex": ("sha256:" + "A" * 64, "index child digest 'sha256:AAAA"),
+    "other algorithm": ("sha257:" + "a" * 64, "index child digest 'sha257:aaaa"),
+}
 
 
+@pytest.mark.parametrize("forged", list(CHILD_DIGESTS))
 @pytest.mark.parametrize(
     "argv",
     [
@@ -115,20 +119,22 @@ def _child_digest_with_a_newline(body: dict[str, Any]) -> None:
     ],
     ids=["status", "promote", "promote-dry-run", "merge"],
 )
-def test_an_index_child_digest_of_71_characters_with_a_newline_is_refused(
+def test_an_index_child_digest_of_71_characters_off_the_grammar_is_refused(
     released: Registry,
     proxy_factory: ProxyFactory,
     capsys: pytest.CaptureFixture[str],
     argv: list[str],
+    forged: str,
 ) -> None:
-    hostile = Hostile(rewrite=forge_body(_child_digest_with_a_newline))
-    proxy = proxy_factory(released.host, hostile=hostile)
+    digest, expected = CHILD_DIGESTS[forged]
+
+    def forge(body: dict[str, Any]) -> None:
+        if "manifests" in body:
+            body["manifests"][0]["digest"] = digest
+
+    proxy = proxy_factory(released.host, hostile=Hostile(rewrite=forge_body(forge)))
     before = tag_digests(released.host, REPO)
-    refused(
-        capsys,
-        [*argv[:1], f"--image={proxy.host}/{REPO}", *argv[1:]],
-        "index child digest 'sha256:aaaa",
-    )
+    refused(capsys, [*argv[:1], f"--image={proxy.host}/{REPO}", *argv[1:]], expected)
     assert tag_digests(released.host, REPO) == before
 
 
@@ -247,4 +253,22 @@ def test_forged_challenges_urls_and_tag_names_are_refused_quoted(
     proxy = proxy_factory(released.host, hostile=hostile)
     argv = ["merge", f"--image={proxy.host}/{REPO}", "--version=1.1.0", f"--sha={NEW}"]
     refused(capsys, argv, expected)
+    assert tag_digests(released.host, REPO) == before
+
+
+def test_promote_never_copies_an_index_whose_text_could_forge_output(
+    released: Registry, proxy_factory: ProxyFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """promote copies the source index byte for byte: a forged annotation in it (with a
+    consistent digest: a lying registry, not a corrupt transfer) would be written again
+    under latest-workers and the yank markers."""
+
+    def forge(body: dict[str, Any]) -> None:
+        body.setdefault("annotations", {})["org.example.note"] = "ok\n::error::pwned"
+
+    before = tag_digests(released.host, REPO)
+    proxy = proxy_factory(released.host, hostile=Hostile(rewrite=forge_body(forge)))
+    argv = ["promote", f"--image={proxy.host}/{REPO}", "--from=1.0.0-workers", "--to=stable"]
+    refused(capsys, argv, "'ok?: :error: :pwned'")
+    assert [m for m, _ in proxy.counted() if m in WRITE_METHODS] == []
     assert tag_digests(released.host, REPO) == before

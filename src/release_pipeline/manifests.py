@@ -89,6 +89,7 @@ class Manifest:
             raise RegistryError(
                 f"{where}: unsupported manifest media type {shown(str(media_type))!r}"
             )
+        _check_text(body, where)
         manifest = cls(raw, media_type, digest_of(raw))
         if manifest.is_index:
             manifest.children()  # validate now, before anything trusts it
@@ -251,6 +252,28 @@ def _entry(child: Descriptor) -> dict[str, Any]:
     if child.annotations:
         entry["annotations"] = dict(sorted(child.annotations.items()))
     return entry
+
+
+def _check_text(value: object, where: str) -> None:
+    """Refuse a manifest with a string (key or value) holding a control character or `::`.
+
+    The release copies manifests byte for byte (per-arch version tags, `promote`, the
+    floating tag), so whatever text one holds, an annotation, a platform, a URL, would be
+    written again under tags this release owns and read by every later reader and log.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and ("::" in item or not item.isprintable()):
+            raise RegistryError(
+                f"{where}: manifest holds text with control characters or a double colon "
+                f"({shown(item, 40)!r}); refusing to read or copy it"
+            )
 
 
 def json_object(raw: bytes, where: str) -> dict[str, Any]:
