@@ -99,11 +99,15 @@ def seed_commit(
     flavor: str = "workers",
     creds: Creds = None,
     labels: dict[str, str] | None = None,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """Push the per-arch images CI builds for commit `sha`; returns {arch: manifest digest}.
 
-    Each image config carries the commit as its revision label, plus `labels`."""
-    pushed = seed_commits(host, repo, [sha], archs=archs, flavor=flavor, creds=creds, labels=labels)
+    Each image config carries the commit as its revision label, plus `labels`; `config`
+    overrides top-level config fields (e.g. a forged `architecture`)."""
+    pushed = seed_commits(
+        host, repo, [sha], archs=archs, flavor=flavor, creds=creds, labels=labels, config=config
+    )
     return pushed[sha]
 
 
@@ -117,6 +121,7 @@ def seed_commits(
     creds: Creds = None,
     workers: int = 1,
     labels: dict[str, str] | None = None,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, str]]:
     """seed_commit for many commits: each layer uploaded once, `workers` threads."""
     for arch in archs:
@@ -124,7 +129,9 @@ def seed_commits(
 
     def one(sha: str) -> dict[str, str]:
         return {
-            arch: _push_commit_image(host, repo, sha, arch, flavor, creds, labels or {})
+            arch: _push_commit_image(
+                host, repo, sha, arch, flavor, creds, labels or {}, config or {}
+            )
             for arch in archs
         }
 
@@ -135,10 +142,17 @@ def seed_commits(
 
 
 def _push_commit_image(
-    host: str, repo: str, sha: str, arch: str, flavor: str, creds: Creds, labels: dict[str, str]
+    host: str,
+    repo: str,
+    sha: str,
+    arch: str,
+    flavor: str,
+    creds: Creds,
+    labels: dict[str, str],
+    overrides: dict[str, Any],
 ) -> str:
     base = _base(arch)
-    config = copy.deepcopy(base.config)
+    config = copy.deepcopy(base.config) | overrides
     config.setdefault("config", {}).setdefault("Labels", {}).update({REVISION: sha, **labels})
     config_raw = json.dumps(config, separators=(",", ":")).encode()
     manifest = {

@@ -56,6 +56,22 @@ _HOSTNAME = re.compile(
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
+def is_digest(text: str) -> bool:
+    """The one digest grammar, for what users type and what registries send alike:
+    `sha256:` and 64 lower-case hex digits (the only algorithm the release computes)."""
+    return _DIGEST.fullmatch(text) is not None
+
+
+def is_platform(os_: str, architecture: str, variant: str | None) -> bool:
+    """Whether `os/arch[/variant]` follows the grammar `--platform` enforces: an image
+    config or index entry naming anything else is refused, never shown or copied."""
+    return (
+        _OS.fullmatch(os_) is not None
+        and architecture in ARCHITECTURES
+        and (variant is None or _VARIANT.fullmatch(variant) is not None)
+    )
+
+
 def is_arch_token(word: str) -> bool:
     return _ARCH_TOKEN.fullmatch(word) is not None
 
@@ -121,6 +137,10 @@ def parse_image(text: str, field: str = "image") -> ImageRef:
 def _check_host(host: str, field: str) -> None:
     if host.startswith("["):
         name, closed, rest = host[1:].partition("]")
+        if "%" in name:
+            # A zone (`fe80::1%eth0`) names an interface of this machine: meaningless in a
+            # registry reference, and resolvers retry it as a DNS name for seconds.
+            raise InvalidInput(field, "host must not carry an IPv6 zone identifier ('%')")
         try:
             ipaddress.IPv6Address(name)
         except ValueError:
@@ -221,7 +241,7 @@ def parse_tag(text: str, field: str) -> str:
 
 
 def parse_digest(text: str, field: str) -> str:
-    if _DIGEST.fullmatch(text) is None:
+    if not is_digest(text):
         raise InvalidInput(field, "must be sha256: followed by 64 lower-case hex digits")
     return text
 
@@ -256,15 +276,28 @@ def parse_limit(text: str, field: str = "limit") -> int:
 def parse_source_url(text: str, field: str = "source_url") -> str:
     """A repository URL for `org.opencontainers.image.source`: http(s), no credentials.
 
-    It is published in the index for anyone to read, so userinfo (a pasted token) is refused.
+    It is published in the index for anyone to read, so userinfo (a pasted token) is refused;
+    CI logs and job summaries show it, so no control characters and no `::`.
     """
-    parts = urlsplit(text)
-    if (
-        len(text) > 2048
-        or parts.scheme not in ("https", "http")
-        or not parts.hostname
-        or "@" in parts.netloc
-        or any(c.isspace() or not c.isprintable() for c in text)
-    ):
-        raise InvalidInput(field, "must be an http(s) URL with a host and no user:password@")
+    if source_url_or_none(text) is None:
+        raise InvalidInput(
+            field,
+            "must be an http(s) URL with a host, no user:password@, no spaces and no double colon",
+        )
     return text
+
+
+def source_url_or_none(text: str | None) -> str | None:
+    """`text` if it passes the `--source-url` rule, else None: the same rule for an image's
+    source label, which the index copies when no flag is given (a bad label reads as absent)."""
+    if text is None or len(text) > 2048 or not text.isascii() or "::" in text:
+        return None
+    if any(c.isspace() or not c.isprintable() for c in text):
+        return None
+    try:
+        parts = urlsplit(text)
+        hostname = parts.hostname
+    except ValueError:  # e.g. an unclosed '[' in the host
+        return None
+    ok = parts.scheme in ("https", "http") and bool(hostname) and "@" not in parts.netloc
+    return text if ok else None

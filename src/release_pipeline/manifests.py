@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import RegistryError, shown
-from .inputs import Platform
+from .inputs import Platform, is_digest, is_platform
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -85,8 +85,11 @@ class Manifest:
             raise RegistryError(f"{where}: manifest is larger than 4 MiB")
         body = json_object(raw, where)
         media_type = body.get("mediaType") or content_type.split(";")[0].strip()
-        if media_type not in INDEX_TYPES | IMAGE_TYPES:
-            raise RegistryError(f"{where}: unsupported manifest media type {media_type[:80]!r}")
+        if not isinstance(media_type, str) or media_type not in INDEX_TYPES | IMAGE_TYPES:
+            raise RegistryError(
+                f"{where}: unsupported manifest media type {shown(str(media_type))!r}"
+            )
+        _check_text(body, where)
         manifest = cls(raw, media_type, digest_of(raw))
         if manifest.is_index:
             manifest.children()  # validate now, before anything trusts it
@@ -114,7 +117,7 @@ class Manifest:
             if child.media_type not in IMAGE_TYPES | INDEX_TYPES:
                 raise RegistryError(
                     f"{self.digest}: index child {child.digest} has unknown media type "
-                    f"{child.media_type[:80]!r}"
+                    f"{shown(child.media_type)!r}"
                 )
             children.append(child)
         return children
@@ -146,6 +149,10 @@ def split_per_arch(index: Manifest, where: str) -> tuple[Descriptor, tuple[Descr
         raise RegistryError(f"{where}: its platform entry {image.digest} is not an image manifest")
     for attestation in attestations:
         subject = attestation.annotations.get(REFERENCE_DIGEST)
+        if attestation.platform is None:  # the multi-arch index copies it: it needs one
+            raise RegistryError(
+                f"{where}: attestation manifest {attestation.digest} has no valid platform"
+            )
         if subject != image.digest or attestation.media_type not in IMAGE_TYPES:
             raise RegistryError(
                 f"{where}: attestation manifest {attestation.digest} is about "
@@ -163,17 +170,27 @@ class ImageConfig:
 
 
 def parse_config(raw: bytes, where: str) -> ImageConfig:
-    """The platform, and the source, revision and created labels an image config declares."""
+    """The platform, and the source, revision and created labels an image config declares.
+
+    The platform must follow the grammar `--platform` enforces (a GOARCH name, an os word,
+    a `vN` variant): merge's refusals name it, so anything else is refused here, quoted."""
     body = json_object(raw, where)
     arch, os_ = body.get("architecture"), body.get("os")
     variant = body.get("variant") or None
     if not isinstance(arch, str) or not isinstance(os_, str) or not arch or not os_:
         raise RegistryError(f"{where}: image config has no architecture/os")
+    if variant is not None and not isinstance(variant, str):
+        raise RegistryError(f"{where}: image config variant is not a string")
+    if not is_platform(os_, arch, variant):
+        named = shown("/".join(p for p in (os_, arch, variant) if p))
+        raise RegistryError(
+            f"{where}: image config names platform {named!r}, which is not os/GOARCH[/vN]"
+        )
     if arch == "arm64" and variant == "v8":
         variant = None
     labels = config_labels(raw, where)
     return ImageConfig(
-        Platform(os_, arch, variant if isinstance(variant, str) else None),
+        Platform(os_, arch, variant),
         labels.get(SOURCE),
         labels.get(REVISION),
         labels.get(CREATED),
@@ -237,6 +254,28 @@ def _entry(child: Descriptor) -> dict[str, Any]:
     return entry
 
 
+def _check_text(value: object, where: str) -> None:
+    """Refuse a manifest with a string (key or value) holding a control character or `::`.
+
+    The release copies manifests byte for byte (per-arch version tags, `promote`, the
+    floating tag), so whatever text one holds, an annotation, a platform, a URL, would be
+    written again under tags this release owns and read by every later reader and log.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and ("::" in item or not item.isprintable()):
+            raise RegistryError(
+                f"{where}: manifest holds text with control characters or a double colon "
+                f"({shown(item, 40)!r}); refusing to read or copy it"
+            )
+
+
 def json_object(raw: bytes, where: str) -> dict[str, Any]:
     """Registry bytes that must be one JSON object; anything else is a clear error."""
     try:
@@ -256,27 +295,45 @@ def _descriptor(entry: object, where: str, what: str) -> Descriptor:
         not isinstance(media_type, str)
         or not isinstance(digest, str)
         or not isinstance(size, int)
-        or not digest.startswith("sha256:")
-        or len(digest) != 71
+        or isinstance(size, bool)
+        or size < 0
     ):
         raise RegistryError(f"{where}: {what} descriptor needs mediaType, sha256 digest and size")
+    if not is_digest(digest):
+        raise RegistryError(
+            f"{where}: {what} digest {shown(digest)!r} is not sha256: and 64 lower-case hex digits"
+        )
     return Descriptor(media_type, digest, size, _platform(entry.get("platform")), _strings(entry))
 
 
+# An attestation manifest's platform, as BuildKit writes it: the one entry outside the
+# `--platform` grammar that an index may carry (and the multi-arch index copies).
+_UNKNOWN_PLATFORM = Platform("unknown", "unknown")
+
+
 def _platform(value: object) -> Platform | None:
+    """An index entry's platform when it follows the grammar, else None (no platform)."""
     if not isinstance(value, dict):
         return None
-    os_, arch, variant = value.get("os"), value.get("architecture"), value.get("variant")
-    if not isinstance(os_, str) or not isinstance(arch, str):
+    os_, arch, variant = value.get("os"), value.get("architecture"), value.get("variant") or None
+    if not isinstance(os_, str) or not isinstance(arch, str) or not isinstance(variant, str | None):
         return None
-    return Platform(os_, arch, variant if isinstance(variant, str) and variant else None)
+    platform = Platform(os_, arch, variant)
+    ok = platform == _UNKNOWN_PLATFORM or is_platform(os_, arch, variant)
+    return platform if ok else None
 
 
 def _strings(entry: dict[str, Any]) -> dict[str, str]:
+    """An entry's annotations that the release may copy (into the multi-arch index, with
+    the attestations) or read: keys and values that pass `plain`; the rest read as absent."""
     annotations = entry.get("annotations")
     if not isinstance(annotations, dict):
         return {}
-    return {k: v for k, v in annotations.items() if isinstance(k, str) and isinstance(v, str)}
+    return {
+        k: v
+        for k, v in annotations.items()
+        if isinstance(k, str) and isinstance(v, str) and plain(k) and plain(v)
+    }
 
 
 def platform_images(index: Manifest) -> list[Descriptor]:

@@ -15,14 +15,15 @@ import re
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
 
+from .answers import B64TOKEN, auth_challenge, checked_url, content_digest
 from .auth import Challenge, Credentials, check_realm
 from .errors import AuthError, NotFound, RegistryError, shown
-from .inputs import ImageRef
+from .inputs import TAG, ImageRef
 from .manifests import ACCEPT, MAX_MANIFEST_BYTES, Manifest, digest_of, json_object
 from .routes import Proxies, Route, cli_route
 from .transport import (
@@ -136,6 +137,8 @@ class RegistryClient:
             proxies=route.proxies,
             dial=dial if route.service else None,
         )
+        # httpx parses a redirect's Location before handing the answer back: check it first.
+        self._http.event_hooks = {"response": [_check_location]}
 
     @classmethod
     def for_image(
@@ -176,11 +179,16 @@ class RegistryClient:
                 isinstance(page_tags, list) and all(isinstance(t, str) for t in page_tags)
             ):
                 raise RegistryError(f"tag list of {repository}: 'tags' is not a list of strings")
+            for tag in page_tags or []:
+                if TAG.fullmatch(tag) is None:  # no registry can hold it: a forged list
+                    raise RegistryError(
+                        f"tag list of {repository}: {shown(tag)!r} is not a tag name"
+                    )
             tags.update(dict.fromkeys(page_tags or []))
             link = _NEXT_LINK.search(resp.headers.get("link", ""))
             if link is None:
                 return list(tags)
-            url = urljoin(url, link.group(1))
+            url = checked_url(url, link.group(1), f"tag list of {repository}")
             if not url.startswith(self._origin + "/"):
                 raise RegistryError(f"tag list of {repository}: next page is on another host")
         raise RegistryError(
@@ -200,7 +208,7 @@ class RegistryClient:
             raise NotFound(f"{where} is not in the registry")
         self._expect(resp, (200,), f"read {where}")
         manifest = Manifest.parse(resp.body, resp.headers.get("content-type", ""), where)
-        claimed = resp.headers.get("docker-content-digest")
+        claimed = content_digest(resp.headers, where)
         for expected in (claimed, reference if reference.startswith("sha256:") else None):
             if expected is not None and expected != manifest.digest:
                 raise RegistryError(
@@ -219,7 +227,7 @@ class RegistryClient:
         if resp.status == 404:
             return None
         self._expect(resp, (200,), f"check {repository}:{reference}")
-        digest: str | None = resp.headers.get("docker-content-digest")
+        digest = content_digest(resp.headers, f"{repository}:{reference}")
         if digest is None:  # optional in the spec: fall back to the bytes
             return (await self.get_manifest(repository, reference)).digest
         return digest
@@ -234,7 +242,7 @@ class RegistryClient:
             content=manifest.raw,
         )
         self._expect(resp, (200, 201, 202), f"write {repository}:{tag}")
-        claimed = resp.headers.get("docker-content-digest")
+        claimed = content_digest(resp.headers, f"{repository}:{tag}")
         if claimed is not None and claimed != manifest.digest:
             raise RegistryError(
                 f"{repository}:{tag}: registry stored {claimed}, we sent {manifest.digest}"
@@ -284,14 +292,15 @@ class RegistryClient:
                 attempt += 1
                 continue
             if resp.status == 401 and url.startswith(self._origin + "/"):
+                challenge = auth_challenge(resp.headers, self.host)
                 if reauthenticated:
-                    challenge = resp.headers.get("www-authenticate")
                     raise AuthError(self._refused(challenge, f"{method} {urlsplit(url).path}"))
-                await self._authenticate(resp.headers.get("www-authenticate"), repository)
+                await self._authenticate(challenge, repository)
                 reauthenticated = True
                 continue
             if follow and resp.status in (301, 302, 303, 307, 308) and redirects < 5:
-                url = urljoin(url, resp.headers.get("location", ""))
+                where = f"{method} {urlsplit(url).path} redirect"
+                url = checked_url(url, resp.headers.get("location", ""), where)
                 redirects += 1
                 continue
             if resp.status in RETRY_STATUSES and attempt + 1 < self._retry.attempts:
@@ -367,6 +376,7 @@ class RegistryClient:
         params = {"scope": f"repository:{repository}:{self._actions}"}
         if service := challenge.params.get("service"):
             params["service"] = service
+        realm = checked_url(None, realm, f"the Bearer challenge of {self.host}")
         token_url = httpx.URL(check_realm(realm, self.host), params=params)
         headers = {} if self._credentials is None else {"Authorization": self._credentials.basic()}
         for attempt in range(self._retry.attempts):
@@ -389,6 +399,12 @@ class RegistryClient:
         token = body.get("token") or body.get("access_token")
         if not isinstance(token, str) or not token:
             raise AuthError(f"the token service of {self.host} sent no token")
+        if len(token) > 64 * 1024 or B64TOKEN.fullmatch(token) is None:
+            # Never quoted: it is a credential. It would go into a header as is.
+            raise AuthError(
+                f"the token service of {self.host} sent a token that is not an RFC 6750 "
+                "bearer token (letters, digits and -._~+/ only)"
+            )
         self._tokens[repository] = token
 
     def _expect(self, resp: _Response, ok: tuple[int, ...], what: str) -> None:
@@ -401,6 +417,15 @@ class RegistryClient:
         if resp.status == 401:
             raise AuthError(f"{what}: {self._refused()} ({resp.status} {_error_code(resp)})")
         raise RegistryError(f"{what}: registry answered {resp.status} {_describe(resp)}".rstrip())
+
+
+async def _check_location(response: httpx.Response) -> None:
+    """A redirect's Location, checked by the one URL rule before httpx parses it (a control
+    character would otherwise surface as a retried "connection failed")."""
+    if response.has_redirect_location:
+        request = response.request
+        where = f"{request.method} {request.url.path} redirect"
+        checked_url(str(request.url), response.headers["location"], where)
 
 
 def _error_code(resp: _Response) -> str:

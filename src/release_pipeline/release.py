@@ -23,7 +23,7 @@ import anyio
 
 from .concurrency import map_concurrently
 from .errors import NotFound, RegistryError, RevisionMismatch, TagConflict
-from .inputs import Platform
+from .inputs import Platform, source_url_or_none
 from .manifests import CREATED, REVISION, SOURCE, Manifest, build_index, plain
 from .per_arch import PerArchRef, read_config, read_per_arch
 from .registry import RegistryClient
@@ -91,7 +91,8 @@ async def merge(
     # pins its manifest, which pins its config, so what was read from that config then is
     # still what it says now.
     recorded = _recorded_annotations(spec, held_sha_index)
-    source = source_url or (held_sha_index.annotation(SOURCE) if held_sha_index else None)
+    held_source = held_sha_index.annotation(SOURCE) if held_sha_index else None
+    source = source_url or source_url_or_none(held_source)
     index = _index(spec, images, source, recorded)
     desired = _desired(spec, images, index)
     if held_sha_index is None or any(current[t] != m.digest for t, m in desired.items()):
@@ -322,7 +323,7 @@ async def _verified_images(
         if config.revision is not None and config.revision != spec.sha:
             mismatches.append((tag, config.revision))
         recorded[images[platform].image.digest] = _recordable(spec, config.revision, config.created)
-        sources.add(config.source)
+        sources.add(source_url_or_none(config.source))  # the --source-url rule
     if mismatches:
         raise RevisionMismatch(mismatches, spec.sha)
     return (sources.pop() if len(sources) == 1 else None), recorded

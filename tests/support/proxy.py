@@ -10,7 +10,8 @@ this proxy forwards real traffic to a real registry and changes only what a test
   applied upstream but whose answer is lost;
 - `refuse_writes`: every write gets 403 DENIED (a read-only token);
 - hostile answers (`Hostile`): tampered, oversized, invalid or unknown manifests, endless
-  tag lists, and blob redirects to another host (support.sink checks no credentials follow).
+  tag lists, blob redirects to another host (support.sink checks no credentials follow),
+  and a `rewrite` hook that may change any answer's status, headers and body (`Answer`).
 
 The Host header is forwarded unchanged, so the registry builds upload URLs (Location) that
 point back at the proxy and every step of a push goes through it.
@@ -30,7 +31,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from . import LoopbackServer, QuietHandler
@@ -39,6 +40,7 @@ from .sink import Sink
 __all__ = [
     "FAULT_KINDS",
     "WRITE_METHODS",
+    "Answer",
     "Faults",
     "Hostile",
     "Proxy",
@@ -138,6 +140,26 @@ class Faults:
 
 
 @dataclass
+class Answer:
+    """An upstream answer, whole, as a `Hostile.rewrite` hook sees and changes it. Content-
+    Length is recomputed from `body`; header values must encode as Latin-1 (HTTP/1.1)."""
+
+    method: str
+    path: str  # with the query
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+    def set_header(self, name: str, value: str) -> None:
+        """Replace every `name` header (case-insensitive) with one holding `value`."""
+        self.headers = [(k, v) for k, v in self.headers if k.lower() != name.lower()]
+        self.headers.append((name, value))
+
+
+@dataclass
 class Hostile:
     """Answers a malicious or broken registry would give. Patterns are regexes searched in
     the request path (a repository name, "manifests/v1", a digest... all work)."""
@@ -156,6 +178,9 @@ class Hostile:
     redirect_blobs_to: str | Sink | None = None
     """Blob GETs: 307 to http://<host>/same/path. With a Sink, the proxy first fetches the
     blob upstream (with the client's credentials) and hands it to the sink to serve."""
+    rewrite: Callable[[Answer], None] | None = None
+    """Every answer not faked above is read whole and handed to this hook, which may change
+    it in place (status, headers, body) before the client gets it: a lying registry."""
 
 
 class Proxy:
@@ -275,6 +300,9 @@ class _ProxyHandler(QuietHandler):
                 raise _Reset
             if self._hostile(method, path) or self._paged_tags(method, path):
                 return
+            if proxy.hostile.rewrite is not None:
+                self._rewritten(proxy.hostile.rewrite, method)
+                return
             self._relay(*self._forward(method, self._body()))
         except _Reset:
             self._reset()
@@ -342,6 +370,14 @@ class _ProxyHandler(QuietHandler):
                 self.wfile.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if length is None else chunk)
             if length is None:
                 self.wfile.write(b"0\r\n\r\n")
+
+    def _rewritten(self, rewrite: Callable[[Answer], None], method: str) -> None:
+        """Forward, read the whole answer, let `rewrite` change it, then answer with it."""
+        resp, conn = self._forward(method, self._body())
+        with contextlib.closing(conn):
+            answer = Answer(method, self.path, resp.status, resp.getheaders(), resp.read())
+        rewrite(answer)
+        self._answer(answer.status, answer.body, _passable(answer.headers))
 
     # -- client side ---------------------------------------------------------------------
 
