@@ -120,8 +120,11 @@ async def merge(
     if latest.written:
         writes[tags.latest] = index
 
-    result = {t: m.digest for t, m in desired.items()}
-    result |= {tag: images[p].manifest.digest for p, tag in tags.sha_arch.items()}
+    # Write order throughout: the per-arch SHA tags (pushed before merge), the per-arch
+    # version tags, the multi-arch tags, then latest-F. Every tag listed and not written
+    # is unchanged, the per-arch SHA tags included, as the table says.
+    result = {tag: images[p].manifest.digest for p, tag in tags.sha_arch.items()}
+    result |= {t: m.digest for t, m in desired.items()}
     if latest.digest == index.digest:
         result[tags.latest] = index.digest
     return ReleaseReport(
@@ -132,9 +135,9 @@ async def merge(
         platforms={str(p): images[p].manifest.digest for p in platforms},
         index_digest=index.digest,
         pinned=f"{spec.image}@{index.digest}",
-        tags=dict(sorted(result.items())),
-        written=sorted(writes),
-        unchanged=sorted(set(desired) - set(writes)),
+        tags=result,
+        written=list(writes),
+        unchanged=[t for t in result if t not in writes],
         replaced={t: held for t, held, _ in conflicts},
         latest_moved=latest.written and not dry_run,
         latest_reason=latest.reason,
@@ -150,8 +153,9 @@ async def merge(
 # --- the rules ---------------------------------------------------------------------------
 
 
-def _latest_decision(spec: ReleaseSpec, catalog: Catalog) -> tuple[bool, str]:
-    """Whether this release moves `latest-F`, with the one-sentence reason."""
+def _latest_decision(spec: ReleaseSpec, catalog: Catalog, *, dry_run: bool) -> tuple[bool, str]:
+    """Whether this release moves `latest-F`, with the one-sentence reason (a dry run's is
+    conditional: it moved nothing)."""
     latest, version = spec.tags.latest, spec.version
     if not version.stable:
         return False, f"{version} is a prerelease; {latest} carries stable versions only."
@@ -160,7 +164,8 @@ def _latest_decision(spec: ReleaseSpec, catalog: Catalog) -> tuple[bool, str]:
     newest = catalog.newest_stable()
     if newest is not None and newest > version:
         return False, f"{newest} is newer than {version}; {latest} never moves backwards."
-    return True, f"{version} is the newest stable version; {latest} now points at it."
+    points = "would point" if dry_run else "now points"
+    return True, f"{version} is the newest stable version; {latest} {points} at it."
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,7 @@ async def _settle_latest(
     """Move `latest-F` to this release only if it is the newest live version."""
     repo, latest, version = spec.image.repository, spec.tags.latest, spec.version
     catalog = spec.scheme.catalog(listed)
-    move, reason = _latest_decision(spec, catalog)
+    move, reason = _latest_decision(spec, catalog, dry_run=dry_run)
     held = None
     if catalog.is_live(version) and not anything_written:
         # A re-run: latest may already be ours (or left on ours by an interrupted run).

@@ -1,0 +1,214 @@
+"""Reports as text for a person at a terminal, often in an incident.
+
+`report.py` holds the values (and their JSON); this module only lays them out, so every
+word a table prints comes from a report field and text and JSON cannot disagree. The rules:
+
+- a dry run says so first (`dry run: nothing written`) and speaks conditionally ("would
+  write", "would overwrite OLD -> NEW", "would yank");
+- tags are listed in the order they are written, per-arch SHA tags first;
+- by default lines fit 100 columns: digests are cut to their first 12 hex digits, as
+  `docker images` shows image IDs, and notes wrap. `wide` prints every digest in full and
+  wraps nothing (for copying a digest, or grep);
+- color only marks what the words already say (a terminal without it loses nothing).
+
+One function per report type; `render` picks it. A new report field is shown by adding a
+line to its function.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .report import PromoteReport, ReleaseReport, StatusReport
+
+WIDTH = 100
+SHORT_HEX = 12
+DRY_RUN_BANNER = "dry run: nothing written"
+
+_SGR = {"good": "32", "warn": "33", "bad": "31", "strong": "1"}
+
+
+@dataclass(frozen=True)
+class Style:
+    """How to print: full digests and no wrapping (`wide`), ANSI color (`color`)."""
+
+    wide: bool = False
+    color: bool = False
+
+    def digest(self, digest: str) -> str:
+        """`sha256:HEX` in full when wide, else the first 12 hex digits (no algorithm)."""
+        return digest if self.wide else digest.partition(":")[2][:SHORT_HEX] or digest
+
+    def ref(self, image: str, digest: str) -> str:
+        """`image@sha256:HEX`, the hex cut as `digest` cuts it."""
+        algorithm = digest.partition(":")[0]
+        return f"{image}@{digest}" if self.wide else f"{image}@{algorithm}:{self.digest(digest)}"
+
+    def paint(self, text: str, tone: str | None) -> str:
+        if not self.color or tone is None or not text:
+            return text
+        return f"\x1b[{_SGR[tone]}m{text}\x1b[0m"
+
+    def note(self, text: str) -> list[str]:
+        """A note line, wrapped to WIDTH (continuations indented) unless wide."""
+        if self.wide:
+            return [text]
+        return textwrap.wrap(
+            text,
+            WIDTH,
+            subsequent_indent="    ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+
+
+def render(report: ReleaseReport | PromoteReport | StatusReport, style: Style) -> str:
+    if isinstance(report, ReleaseReport):
+        lines = release_text(report, style)
+    elif isinstance(report, PromoteReport):
+        lines = promote_text(report, style)
+    else:
+        lines = status_text(report, style)
+    if not style.wide:
+        lines.append(
+            f"(digests show their first {SHORT_HEX} hex digits; --wide or --json prints them "
+            "in full)"
+        )
+    return "\n".join(lines)
+
+
+def release_text(report: ReleaseReport, style: Style) -> list[str]:
+    dry = report.dry_run
+    lines = _banner(dry, style)
+    lines.append(f"{report.image} {report.version} ({_flavor(report.flavor)}, {report.sha[:8]})")
+    rows: list[Row] = []
+    for tag, digest in report.tags.items():
+        if tag in report.replaced:
+            old, new = style.digest(report.replaced[tag]), style.digest(digest)
+            verb = "would overwrite" if dry else "overwritten"
+            rows.append(((tag, style.digest(digest), f"{verb} {old} -> {new}"), "warn"))
+        elif tag in report.written:
+            rows.append(((tag, style.digest(digest), _wrote(dry)), "good"))
+        else:
+            rows.append(((tag, style.digest(digest), "unchanged"), None))
+    rows += [
+        ((tag, "", f"{_wrote(dry)} (points at a newer release)"), "good")
+        for tag in report.written
+        if tag not in report.tags
+    ]
+    lines += _grid(("TAG", "DIGEST", "STATE"), rows, style)
+    lines += style.note(f"pinned: {style.ref(report.image, report.index_digest)}")
+    lines += style.note(f"latest: {report.latest_reason}")
+    if report.revision_unverified:
+        lines += style.note(
+            "revision not verified (no org.opencontainers.image.revision label): "
+            + ", ".join(report.revision_unverified)
+        )
+    return lines
+
+
+def promote_text(report: PromoteReport, style: Style) -> list[str]:
+    dry, tag = report.dry_run, report.tag
+    lines = _banner(dry, style)
+    lines.append(f"{report.image}:{tag} <- {report.source}{_version(report.version)}")
+    # Where the floating tag pointed before: fields a PromoteReport carries once promote
+    # reads them (`previous`, `previous_version`); shown when present.
+    previous: str | None = getattr(report, "previous", None)
+    previous_version: str | None = getattr(report, "previous_version", None)
+    rows: list[Row] = []
+    for written in report.written:
+        digest = report.tags[written]
+        if written == tag and previous is not None and previous != digest:
+            verb = "would move" if dry else "moved"
+            state = f"{verb} {style.digest(previous)} -> {style.digest(digest)}"
+            rows.append(((written, style.digest(digest), state), "warn"))
+        else:
+            rows.append(((written, style.digest(digest), _wrote(dry)), "good"))
+    if rows:
+        lines += _grid(("TAG", "DIGEST", "STATE"), rows, style)
+    if tag not in report.written:
+        held = f"{style.ref(report.image, report.digest)}{_version(report.version)}"
+        lines += style.note(f"{tag} already points at {held}: not written")
+    if not report.written:
+        lines.append(style.paint("would write nothing" if dry else "nothing written", "strong"))
+    if previous is not None:
+        before = "now" if dry else "before"
+        lines += style.note(
+            f"{before}: {tag} = {style.ref(report.image, previous)}{_version(previous_version)}"
+        )
+    after = "would be" if dry else "after"
+    lines += style.note(
+        f"{after}: {tag} = {style.ref(report.image, report.digest)}{_version(report.version)}"
+    )
+    if report.yanked:
+        label = style.paint("would yank" if dry else "yanked", "bad")
+        lines += style.note(f"{label}: " + ", ".join(report.yanked))
+    lines += style.note(f"why: {report.reason}")
+    return lines
+
+
+def status_text(report: StatusReport, style: Style) -> list[str]:
+    """One line per version; `->` marks the version the floating tag holds."""
+    latest = report.latest
+    where = "does not exist" if latest.digest is None else f"-> {latest.version or '?'}"
+    lines = [f"{report.image} ({_flavor(report.flavor)}): {latest.tag} {where}"]
+    if latest.digest is not None:
+        lines.append(f"  {latest.tag} = {style.ref(report.image, latest.digest)}")
+        if latest.version is None:
+            lines.append("  (that digest is no released version's index)")
+    rows: list[Row] = []
+    for v in report.versions:
+        state = [s for s, on in (("prerelease", v.prerelease), ("yanked", v.yanked)) if on]
+        cells = (
+            "->" if v.version == latest.version else "",
+            v.version,
+            style.digest(v.digest),
+            (v.revision or "-")[:8],
+            v.created or "-",
+            ", ".join(state) or "live",
+        )
+        rows.append((cells, "bad" if v.yanked else "good" if v.live else None))
+    header = ("  ", "VERSION", "DIGEST", "REVISION", "CREATED", "STATE")
+    lines += _grid(header, rows, style, gap=" ")
+    candidates = ", ".join(report.rollback_candidates) or "none"
+    lines += style.note(f"rollback candidates (newest first): {candidates}")
+    return lines
+
+
+Row = tuple[Sequence[str], str | None]  # cells, and the tone of the last one
+
+
+def _grid(
+    header: Sequence[str], rows: Sequence[Row], style: Style, *, gap: str = "  "
+) -> list[str]:
+    """Rows under a header, indented by two, columns padded to their widest cell; `gap`
+    follows the first column. Color goes on the last column after padding, so escape
+    codes never shift alignment."""
+    widths = [
+        max(len(cells[i]) for cells, _ in [(header, None), *rows]) for i in range(len(header))
+    ]
+
+    def line(cells: Sequence[str], tone: str | None) -> str:
+        first, *middle = (f"{c:<{w}}" for c, w in zip(cells[:-1], widths, strict=False))
+        last = style.paint(cells[-1], tone)
+        return f"  {first}{gap}{'  '.join([*middle, last])}".rstrip()
+
+    return [line(header, None)] + [line(cells, tone) for cells, tone in rows]
+
+
+def _banner(dry_run: bool, style: Style) -> list[str]:
+    return [style.paint(DRY_RUN_BANNER, "strong")] if dry_run else []
+
+
+def _wrote(dry_run: bool) -> str:
+    return "would write" if dry_run else "written"
+
+
+def _flavor(flavor: str) -> str:
+    return flavor or "production"
+
+
+def _version(version: str | None) -> str:
+    return "" if version is None else f" ({version})"
