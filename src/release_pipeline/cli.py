@@ -374,9 +374,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     except ReleaseError as exc:
         print(f"{PROG}: {args.command} failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    style = Style(wide=args.wide, color=use_color(args))
-    print(report.model_dump_json(indent=2) if args.json else render(report, style))
-    if isinstance(report, StatusReport) and (nothing := found_nothing(report)) is not None:
+    nothing = found_nothing(report) if isinstance(report, StatusReport) else None
+    if args.json:  # the report even when it is empty: a script reads the same shape
+        print(report.model_dump_json(indent=2))
+    elif nothing is None:  # an empty table would read as an empty history
+        print(render(report, Style(wide=args.wide, color=use_color(args))))
+    if nothing is not None:
         print(f"{PROG}: {nothing}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

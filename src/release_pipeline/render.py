@@ -4,7 +4,8 @@
 word a table prints comes from a report field and text and JSON cannot disagree. The rules:
 
 - a dry run says so first (`dry run: nothing written`) and speaks conditionally ("would
-  write", "would overwrite OLD -> NEW", "would yank");
+  write", "would overwrite", "would yank"); a tag that held another digest shows
+  `OLD -> NEW` as its digest;
 - tags are listed in the order they are written, per-arch SHA tags first;
 - by default lines fit 100 columns: digests are cut to their first 12 hex digits, as
   `docker images` shows image IDs, and notes wrap. `wide` prints every digest in full and
@@ -41,10 +42,12 @@ class Style:
         """`sha256:HEX` in full when wide, else the first 12 hex digits (no algorithm)."""
         return digest if self.wide else digest.partition(":")[2][:SHORT_HEX] or digest
 
+    def prefixed(self, digest: str) -> str:
+        """`sha256:HEX`, the hex cut as `digest` cuts it: a digest standing alone in a note."""
+        return digest if self.wide else f"{digest.partition(':')[0]}:{self.digest(digest)}"
+
     def ref(self, image: str, digest: str) -> str:
-        """`image@sha256:HEX`, the hex cut as `digest` cuts it."""
-        algorithm = digest.partition(":")[0]
-        return f"{image}@{digest}" if self.wide else f"{image}@{algorithm}:{self.digest(digest)}"
+        return f"{image}@{self.prefixed(digest)}"
 
     def paint(self, text: str, tone: str | None) -> str:
         if not self.color or tone is None or not text:
@@ -82,13 +85,14 @@ def render(report: ReleaseReport | PromoteReport | StatusReport, style: Style) -
 def release_text(report: ReleaseReport, style: Style) -> list[str]:
     dry = report.dry_run
     lines = _banner(dry, style)
-    lines.append(f"{report.image} {report.version} ({_flavor(report.flavor)}, {report.sha[:8]})")
+    lines += style.note(
+        f"{report.image} {report.version} ({_flavor(report.flavor)}, {report.sha[:8]})"
+    )
     rows: list[Row] = []
     for tag, digest in report.tags.items():
         if tag in report.replaced:
-            old, new = style.digest(report.replaced[tag]), style.digest(digest)
-            verb = "would overwrite" if dry else "overwritten"
-            rows.append(((tag, style.digest(digest), f"{verb} {old} -> {new}"), "warn"))
+            change = _change(style, report.replaced[tag], digest)
+            rows.append(((tag, change, "would overwrite" if dry else "overwritten"), "warn"))
         elif tag in report.written:
             rows.append(((tag, style.digest(digest), _wrote(dry)), "good"))
         else:
@@ -112,7 +116,7 @@ def release_text(report: ReleaseReport, style: Style) -> list[str]:
 def promote_text(report: PromoteReport, style: Style) -> list[str]:
     dry, tag = report.dry_run, report.tag
     lines = _banner(dry, style)
-    lines.append(f"{report.image}:{tag} <- {report.source}{_version(report.version)}")
+    lines += style.note(f"{report.image}: {tag} <- {report.source}")
     # Where the floating tag pointed before: fields a PromoteReport carries once promote
     # reads them (`previous`, `previous_version`); shown when present.
     previous: str | None = getattr(report, "previous", None)
@@ -121,27 +125,22 @@ def promote_text(report: PromoteReport, style: Style) -> list[str]:
     for written in report.written:
         digest = report.tags[written]
         if written == tag and previous is not None and previous != digest:
-            verb = "would move" if dry else "moved"
-            state = f"{verb} {style.digest(previous)} -> {style.digest(digest)}"
-            rows.append(((written, style.digest(digest), state), "warn"))
+            change = _change(style, previous, digest)
+            rows.append(((written, change, "would move" if dry else "moved"), "warn"))
         else:
             rows.append(((written, style.digest(digest), _wrote(dry)), "good"))
     if rows:
         lines += _grid(("TAG", "DIGEST", "STATE"), rows, style)
     if tag not in report.written:
-        held = f"{style.ref(report.image, report.digest)}{_version(report.version)}"
+        held = _pointed(style, report.version, report.digest)
         lines += style.note(f"{tag} already points at {held}: not written")
     if not report.written:
         lines.append(style.paint("would write nothing" if dry else "nothing written", "strong"))
     if previous is not None:
         before = "now" if dry else "before"
-        lines += style.note(
-            f"{before}: {tag} = {style.ref(report.image, previous)}{_version(previous_version)}"
-        )
+        lines += style.note(f"{before}: {tag} -> {_pointed(style, previous_version, previous)}")
     after = "would be" if dry else "after"
-    lines += style.note(
-        f"{after}: {tag} = {style.ref(report.image, report.digest)}{_version(report.version)}"
-    )
+    lines += style.note(f"{after}: {tag} -> {_pointed(style, report.version, report.digest)}")
     if report.yanked:
         label = style.paint("would yank" if dry else "yanked", "bad")
         lines += style.note(f"{label}: " + ", ".join(report.yanked))
@@ -153,7 +152,7 @@ def status_text(report: StatusReport, style: Style) -> list[str]:
     """One line per version; `->` marks the version the floating tag holds."""
     latest = report.latest
     where = "does not exist" if latest.digest is None else f"-> {latest.version or '?'}"
-    lines = [f"{report.image} ({_flavor(report.flavor)}): {latest.tag} {where}"]
+    lines = style.note(f"{report.image} ({_flavor(report.flavor)}): {latest.tag} {where}")
     if latest.digest is not None:
         lines.append(f"  {latest.tag} = {style.ref(report.image, latest.digest)}")
         if latest.version is None:
@@ -198,6 +197,11 @@ def _grid(
     return [line(header, None)] + [line(cells, tone) for cells, tone in rows]
 
 
+def _change(style: Style, old: str, new: str) -> str:
+    """A tag's digest before and after: the DIGEST cell of a tag this run moves."""
+    return f"{style.digest(old)} -> {style.digest(new)}"
+
+
 def _banner(dry_run: bool, style: Style) -> list[str]:
     return [style.paint(DRY_RUN_BANNER, "strong")] if dry_run else []
 
@@ -210,5 +214,6 @@ def _flavor(flavor: str) -> str:
     return flavor or "production"
 
 
-def _version(version: str | None) -> str:
-    return "" if version is None else f" ({version})"
+def _pointed(style: Style, version: str | None, digest: str) -> str:
+    """What a floating tag holds: `1.2.0 (sha256:HEX)`, or `? (...)` for no known version."""
+    return f"{version or '?'} ({style.prefixed(digest)})"
