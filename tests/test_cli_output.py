@@ -27,6 +27,8 @@ from support.proxy import WRITE_METHODS, Faults
 from support.registry import Registry
 
 from release_pipeline import cli
+from release_pipeline.render import Style, render
+from release_pipeline.report import PromoteReport
 
 REPO = "testplanit/testplanit"
 FLAVOR = "enterprise_workers"  # long, as a real flavor can be
@@ -290,3 +292,66 @@ def test_color_only_on_a_terminal_never_with_no_color_or_json(
     assert "\x1b" not in in_terminal([*argv, "--json"])
     code, out, _ = run(capsys, *argv)  # a pipe, not a terminal
     assert code == 0 and "\x1b" not in out
+
+
+def test_status_text_and_json_agree_field_by_field(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = f"--image={registry.host}/{REPO}"
+    release(registry.host, capsys, image)
+    argv = ["promote", image, f"--flavor={FLAVOR}", f"--from=10.22.17-{FLAVOR}"]
+    assert run(capsys, *argv)[0] == 0  # 10.22.18 yanked: every state shows
+    report, text = both(capsys, "status", image, f"--flavor={FLAVOR}")
+    lines = text.splitlines()
+    latest = report["latest"]
+    assert lines[0] == f"{report['image']} ({FLAVOR}): {latest['tag']} -> {latest['version']}"
+    assert lines[1] == f"  {latest['tag']} = {report['image']}@{latest['digest']}"
+    table = [ln.split() for ln in lines[3:] if ln.startswith("  ")]
+    shown = [
+        {
+            "marked": cells[0] == "->",
+            "version": cells[-5],
+            "digest": cells[-4],
+            "revision": cells[-3],
+            "created": cells[-2],
+            "state": cells[-1],
+        }
+        for cells in table
+    ]
+    expected = [
+        {
+            "marked": v["version"] == latest["version"],
+            "version": v["version"],
+            "digest": v["digest"],
+            "revision": (v["revision"] or "-")[:8],
+            "created": v["created"] or "-",
+            "state": "yanked" if v["yanked"] else "live" if v["live"] else "prerelease",
+        }
+        for v in report["versions"]
+    ]
+    assert shown == expected and [s["state"] for s in shown] == ["yanked", "live"]
+    candidates = ", ".join(report["rollback_candidates"]) or "none"
+    assert note(text, "rollback candidates (newest first)") == candidates
+
+
+def test_a_promote_that_writes_nothing_says_so() -> None:
+    """An already-current promote (its report's `written` is empty): the words for it."""
+    digest = "sha256:" + "ab" * 32
+    report = PromoteReport(
+        image="ghcr.io/org/app",
+        flavor="workers",
+        tag="latest-workers",
+        source="1.2.0-workers",
+        digest=digest,
+        pinned=f"ghcr.io/org/app@{digest}",
+        version="1.2.0",
+        yanked=[],
+        written=[],
+        tags={},
+        reason="no live version is newer than 1.2.0: nothing to yank.",
+    )
+    text = render(report, Style())
+    assert "latest-workers already points at 1.2.0 (sha256:abababababab): not written" in text
+    assert "nothing written" in text.splitlines() and "TAG" not in text
+    dry = render(report.model_copy(update={"dry_run": True}), Style())
+    assert dry.splitlines()[0] == "dry run: nothing written" and "would write nothing" in dry
