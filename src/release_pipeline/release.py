@@ -153,9 +153,8 @@ async def merge(
 # --- the rules ---------------------------------------------------------------------------
 
 
-def _latest_decision(spec: ReleaseSpec, catalog: Catalog, *, dry_run: bool) -> tuple[bool, str]:
-    """Whether this release moves `latest-F`, with the one-sentence reason (a dry run's is
-    conditional: it moved nothing)."""
+def _latest_decision(spec: ReleaseSpec, catalog: Catalog) -> tuple[bool, str]:
+    """Whether this release moves `latest-F`, with the one-sentence reason."""
     latest, version = spec.tags.latest, spec.version
     if not version.stable:
         return False, f"{version} is a prerelease; {latest} carries stable versions only."
@@ -164,8 +163,7 @@ def _latest_decision(spec: ReleaseSpec, catalog: Catalog, *, dry_run: bool) -> t
     newest = catalog.newest_stable()
     if newest is not None and newest > version:
         return False, f"{newest} is newer than {version}; {latest} never moves backwards."
-    points = "would point" if dry_run else "now points"
-    return True, f"{version} is the newest stable version; {latest} {points} at it."
+    return True, f"{version} is the newest stable version; {latest} now points at it."
 
 
 @dataclass(frozen=True)
@@ -187,7 +185,7 @@ async def _settle_latest(
     """Move `latest-F` to this release only if it is the newest live version."""
     repo, latest, version = spec.image.repository, spec.tags.latest, spec.version
     catalog = spec.scheme.catalog(listed)
-    move, reason = _latest_decision(spec, catalog, dry_run=dry_run)
+    move, reason = _latest_decision(spec, catalog)
     held = None
     if catalog.is_live(version) and not anything_written:
         # A re-run: latest may already be ours (or left on ours by an interrupted run).
@@ -197,8 +195,9 @@ async def _settle_latest(
             False, held, f"{version} is the newest stable version; {latest} already points at it."
         )
     if move:
-        if dry_run:
-            return _Latest(True, index.digest, reason)
+        if dry_run:  # nothing moved: say what would
+            would = f"{version} is the newest stable version; {latest} would point at it."
+            return _Latest(True, index.digest, would)
         await client.put_manifest(repo, latest, index)
         digest, settled = await _converge(spec, client, index)
         if settled != version:
