@@ -144,3 +144,11 @@ def test_top_level_help_lists_the_verbs_and_the_exit_codes(
     text = capsys.readouterr().out
     assert all(f"    {verb} " in text for verb in ("merge", "plan", "promote", "status"))
     assert "exit codes:" in text and "status: found no version" in text
+
+
+def test_every_verb_parser_refuses_prefixes_verbs_added_later_included() -> None:
+    top = cli.parser()
+    assert top.allow_abbrev is False
+    parsers = cli._verbs(top)
+    assert {"merge", "plan", "promote", "status"} <= set(parsers)
+    assert [name for name, p in parsers.items() if p.allow_abbrev is not False] == []

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as installed_version
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeAlias
 
 import anyio
 
@@ -49,6 +49,10 @@ exit codes:
 
 Report = ReleaseReport | PromoteReport | StatusReport
 Runner = Callable[[argparse.Namespace, Credentials | None], Awaitable[Report]]
+# Verbs register on this; typed for plain ArgumentParsers, so a module adding its own verb
+# (`add_X_parser(verbs)`) needs nothing from here. Each verb is a `Parser` all the same:
+# add_subparsers makes its parsers of the top parser's class.
+Verbs: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 class Parser(argparse.ArgumentParser):
@@ -70,8 +74,8 @@ def program_version() -> str:
         return "(not installed: run from a source tree)"
 
 
-def parser() -> Parser:
-    top = Parser(
+def parser() -> argparse.ArgumentParser:
+    top: argparse.ArgumentParser = Parser(
         prog=PROG,
         description="Release multi-arch container images: the registry phase from a shell.",
         epilog=f"Run '{PROG} VERB --help' for a verb's flags and an example.\n\n{EXIT_CODES}",
@@ -82,8 +86,8 @@ def parser() -> Parser:
         version=f"{PROG} {program_version()}",
         help="print the program's version (before any verb: 'merge --version' is the release's)",
     )
-    verbs = top.add_subparsers(dest="command", required=True, metavar="VERB", parser_class=Parser)
-    common = Parser(add_help=False)
+    verbs = top.add_subparsers(dest="command", required=True, metavar="VERB")
+    common: argparse.ArgumentParser = Parser(add_help=False)
     common.add_argument("--image", required=True, help="HOST[:PORT]/REPO, no tag")
     common.add_argument(
         "--flavor",
@@ -102,13 +106,13 @@ def parser() -> Parser:
 
 
 def add_verb(
-    verbs: argparse._SubParsersAction[Parser],
-    common: Parser,
+    verbs: Verbs,
+    common: argparse.ArgumentParser,
     name: str,
     summary: str,
     example: str,
     runner: Runner,
-) -> Parser:
+) -> argparse.ArgumentParser:
     """One verb: its one-line summary (also its description), an example, the exit codes."""
     verb = verbs.add_parser(
         name,
@@ -122,7 +126,7 @@ def add_verb(
     return verb
 
 
-def add_release_flags(verb: Parser) -> None:
+def add_release_flags(verb: argparse.ArgumentParser) -> None:
     """The flags `merge` and `plan` share: what to release and whether to overwrite."""
     verb.add_argument("--version", required=True, help="SemVer, with or without v")
     verb.add_argument("--sha", required=True, help="full 40-hex git commit SHA")
@@ -144,7 +148,7 @@ def add_release_flags(verb: Parser) -> None:
     )
 
 
-def add_merge(verbs: argparse._SubParsersAction[Parser], common: Parser) -> None:
+def add_merge(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     add_release_flags(
         add_verb(
             verbs,
@@ -157,7 +161,7 @@ def add_merge(verbs: argparse._SubParsersAction[Parser], common: Parser) -> None
     )
 
 
-def add_plan(verbs: argparse._SubParsersAction[Parser], common: Parser) -> None:
+def add_plan(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     add_release_flags(
         add_verb(
             verbs,
@@ -170,7 +174,7 @@ def add_plan(verbs: argparse._SubParsersAction[Parser], common: Parser) -> None:
     )
 
 
-def add_promote(verbs: argparse._SubParsersAction[Parser], common: Parser) -> None:
+def add_promote(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     verb = add_verb(
         verbs,
         common,
@@ -189,7 +193,7 @@ def add_promote(verbs: argparse._SubParsersAction[Parser], common: Parser) -> No
     )
 
 
-def add_status(verbs: argparse._SubParsersAction[Parser], common: Parser) -> None:
+def add_status(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     verb = add_verb(
         verbs,
         common,
@@ -218,12 +222,12 @@ def add_scheme_flag(parser: argparse.ArgumentParser) -> None:
 # --- flags a parser does not know, named before anything else -----------------------------
 
 
-def check_flags(top: Parser, argv: Sequence[str]) -> None:
+def check_flags(top: argparse.ArgumentParser, argv: Sequence[str]) -> None:
     """Refuse the first unknown flag, naming the closest real one, before argparse's own
     checks: those would first complain that a required flag is missing (`--verison` ->
     "--version is required") and never name the typo. Exits 2 through `Parser.error`."""
     verbs = _verbs(top)
-    current: Parser = top
+    current = top
     for arg in argv:
         if arg == "--":
             return
@@ -252,7 +256,7 @@ def check_flags(top: Parser, argv: Sequence[str]) -> None:
         _fail(current, f"unknown flag {flag}{hint}")
 
 
-def _verbs(top: Parser) -> dict[str, Parser]:
+def _verbs(top: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     for action in top._actions:  # argparse lists subparsers only here
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)

@@ -66,6 +66,12 @@ class Style:
             break_on_hyphens=False,
         )
 
+    def labelled(self, label: str, text: str, tone: str | None) -> list[str]:
+        """`label: text` as a note, the label painted after wrapping (so color never
+        moves a line break)."""
+        first, *rest = self.note(f"{label}: {text}")
+        return [self.paint(label, tone) + first[len(label) :], *rest]
+
 
 def render(report: ReleaseReport | PromoteReport | StatusReport, style: Style) -> str:
     if isinstance(report, ReleaseReport):
@@ -117,10 +123,15 @@ def promote_text(report: PromoteReport, style: Style) -> list[str]:
     dry, tag = report.dry_run, report.tag
     lines = _banner(dry, style)
     lines += style.note(f"{report.image}: {tag} <- {report.source}")
-    # Where the floating tag pointed before: fields a PromoteReport carries once promote
-    # reads them (`previous`, `previous_version`); shown when present.
+    # Where the floating tag pointed before and after, what was restored and what was
+    # released meanwhile: fields `promote` adds to its report (branch "rollback"); each
+    # line shows when its field is there, and the report's own digest stands for `after`.
     previous: str | None = getattr(report, "previous", None)
     previous_version: str | None = getattr(report, "previous_version", None)
+    after: str = getattr(report, "after", None) or report.digest
+    after_version: str | None = getattr(report, "after_version", None) or report.version
+    restored: list[str] = getattr(report, "restored", [])
+    meanwhile: list[str] = getattr(report, "released_meanwhile", [])
     rows: list[Row] = []
     for written in report.written:
         digest = report.tags[written]
@@ -139,11 +150,15 @@ def promote_text(report: PromoteReport, style: Style) -> list[str]:
     if previous is not None:
         before = "now" if dry else "before"
         lines += style.note(f"{before}: {tag} -> {_pointed(style, previous_version, previous)}")
-    after = "would be" if dry else "after"
-    lines += style.note(f"{after}: {tag} -> {_pointed(style, report.version, report.digest)}")
-    if report.yanked:
-        label = style.paint("would yank" if dry else "yanked", "bad")
-        lines += style.note(f"{label}: " + ", ".join(report.yanked))
+    label = "would be" if dry else "after"
+    lines += style.note(f"{label}: {tag} -> {_pointed(style, after_version, after)}")
+    for names, done, would, tone in (
+        (report.yanked, "yanked", "would yank", "bad"),
+        (restored, "restored", "would restore", "good"),
+        (meanwhile, "released meanwhile (yanked too)", "released meanwhile", None),
+    ):
+        if names:
+            lines += style.labelled(would if dry else done, ", ".join(names), tone)
     lines += style.note(f"why: {report.reason}")
     return lines
 
