@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import Field
 from conftest import ProxyFactory
+from pydantic import Field
 from support.images import push_image, tag_digests
 from support.proxy import WRITE_METHODS, Faults
 from support.registry import Registry
