@@ -198,7 +198,7 @@ def test_dry_run_predicts_the_rollback_exactly_and_status_then_shows_it(
     assert len(requests) == 1 + 1 + len(report["versions"]) == 9
 
     # The table a person reads: latest's version marked, the state of each line.
-    assert cli.run(["status", image]) == 0
+    assert cli.run(["status", image, "--wide"]) == 0
     table = capsys.readouterr().out
     marked = [line for line in table.splitlines() if line.startswith("  -> ")]
     assert len(marked) == 1 and marked[0].split()[1] == "1.2.0", table
@@ -271,9 +271,12 @@ def test_no_latest_and_a_latest_that_is_no_version(
     registry: Registry, capsys: pytest.CaptureFixture[str]
 ) -> None:
     image = f"--image={registry.host}/{REPO}"
-    code, empty, err = run(capsys, "status", image)
-    assert code == 0, err
-    assert empty == {
+    # Nothing at all (a misspelled repository reads the same): exit 1, said on stderr
+    # (test_cli_output), the empty report still on stdout.
+    code = cli.run(["status", image, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "status found nothing" in err, err
+    assert json.loads(out) == {
         "image": f"{registry.host}/{REPO}",
         "flavor": "workers",
         "latest": {"tag": "latest-workers", "digest": None, "version": None},

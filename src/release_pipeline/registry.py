@@ -13,6 +13,7 @@ import os
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ from .inputs import TAG, ImageRef
 from .manifests import ACCEPT, MAX_MANIFEST_BYTES, Manifest, digest_of, json_object
 from .routes import Proxies, Route, cli_route
 from .transport import (
+    Failure,
     RouteTransport,
     classify,
     https_port_answer,
@@ -40,13 +42,35 @@ MAX_TAG_LIST_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
+class RetryNotice:
+    """One failed attempt about to be retried: what a person watching should see, so a
+    registry that is down reads as retries in progress rather than as silence."""
+
+    request: str  # e.g. "GET /v2/app/tags/list"
+    host: str
+    cause: str  # e.g. "connection refused", "answered 503"
+    attempt: int  # the attempt that failed, from 1
+    attempts: int  # how many the policy allows
+    delay: float  # seconds until the next attempt
+
+    def __str__(self) -> str:
+        return (
+            f"{self.request} on {self.host}: {self.cause}; attempt {self.attempt} of "
+            f"{self.attempts} failed, waiting {self.delay:.1f} s"
+        )
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
-    """Backoff for 408/429/5xx and dropped connections; Retry-After wins when sent."""
+    """Backoff for 408/429/5xx and dropped connections; Retry-After wins when sent.
+
+    `notify`, when set, hears of every retry before its wait (the CLI prints it on stderr)."""
 
     attempts: int = 8
     base_delay: float = 0.2
     max_delay: float = 10.0
     max_retry_after: float = 60.0
+    notify: Callable[[RetryNotice], None] | None = field(default=None, compare=False)
 
     def delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after is not None and (seconds := _retry_after_seconds(retry_after)) is not None:
@@ -116,6 +140,8 @@ class RegistryClient:
         self._http = httpx.AsyncClient(
             timeout=timeout, follow_redirects=False, trust_env=False, transport=transport
         )
+        # httpx parses a redirect's Location before handing the answer back: check it first.
+        self._http.event_hooks = {"response": [_check_location]}
 
     @classmethod
     def for_route(
@@ -137,8 +163,6 @@ class RegistryClient:
             proxies=route.proxies,
             dial=dial if route.service else None,
         )
-        # httpx parses a redirect's Location before handing the answer back: check it first.
-        self._http.event_hooks = {"response": [_check_location]}
 
     @classmethod
     def for_image(
@@ -287,8 +311,8 @@ class RegistryClient:
             if authorization is not None and url.startswith(self._origin + "/"):
                 send_headers["Authorization"] = authorization  # never to another host
             resp = await self._attempt(method, url, send_headers, content, max_bytes, attempt)
-            if resp is None:
-                await anyio.sleep(self._retry.delay(attempt, None))
+            if isinstance(resp, Failure):
+                await self._backoff(method, url, resp.kind, attempt, None)
                 attempt += 1
                 continue
             if resp.status == 401 and url.startswith(self._origin + "/"):
@@ -304,10 +328,30 @@ class RegistryClient:
                 redirects += 1
                 continue
             if resp.status in RETRY_STATUSES and attempt + 1 < self._retry.attempts:
-                await anyio.sleep(self._retry.delay(attempt, resp.headers.get("retry-after")))
+                retry_after = resp.headers.get("retry-after")
+                await self._backoff(method, url, f"answered {resp.status}", attempt, retry_after)
                 attempt += 1
                 continue
             return resp
+
+    async def _backoff(
+        self, method: str, url: str, cause: str, attempt: int, retry_after: str | None
+    ) -> None:
+        """Wait before attempt `attempt + 1`, telling `RetryPolicy.notify` first."""
+        delay = self._retry.delay(attempt, retry_after)
+        if self._retry.notify is not None:
+            where = urlsplit(url)
+            self._retry.notify(
+                RetryNotice(
+                    shown(f"{method} {where.path}", limit=200),
+                    shown(where.netloc.rpartition("@")[2], limit=200),
+                    cause,
+                    attempt + 1,
+                    self._retry.attempts,
+                    delay,
+                )
+            )
+        await anyio.sleep(delay)
 
     async def _attempt(
         self,
@@ -317,15 +361,15 @@ class RegistryClient:
         content: bytes | None,
         max_bytes: int,
         attempt: int,
-    ) -> _Response | None:
-        """One send. None: a transient transport failure, worth another attempt."""
+    ) -> _Response | Failure:
+        """One send. A Failure: a transient transport failure, worth another attempt."""
         request, where = f"{method} {urlsplit(url).path}", urlsplit(url).netloc.rpartition("@")[2]
         try:
             resp = await self._send(method, url, headers, content, max_bytes)
         except httpx.TransportError as exc:
             failure = classify(exc)
             if failure.retry and attempt + 1 < self._retry.attempts:
-                return None
+                return failure
             raise RegistryError(failure.message(request, where, attempt + 1)) from None
         if url.startswith("http://") and https_port_answer(resp.status, resp.body):
             raise RegistryError(https_port_message(request, where))
@@ -381,12 +425,14 @@ class RegistryClient:
         headers = {} if self._credentials is None else {"Authorization": self._credentials.basic()}
         for attempt in range(self._retry.attempts):
             resp = await self._attempt("GET", str(token_url), headers, None, 1024 * 1024, attempt)
-            if resp is not None and resp.status not in RETRY_STATUSES:
+            if not isinstance(resp, Failure) and resp.status not in RETRY_STATUSES:
                 break
-            retry_after = None if resp is None else resp.headers.get("retry-after")
-            await anyio.sleep(self._retry.delay(attempt, retry_after))
+            if attempt + 1 < self._retry.attempts:
+                failed = resp.kind if isinstance(resp, Failure) else f"answered {resp.status}"
+                retry_after = None if isinstance(resp, Failure) else resp.headers.get("retry-after")
+                await self._backoff("GET", str(token_url), failed, attempt, retry_after)
         else:  # every attempt answered 408/429/5xx: a transport failure raised in _attempt
-            status = "no answer" if resp is None else resp.status
+            status = "no answer" if isinstance(resp, Failure) else resp.status
             raise AuthError(
                 f"the token service of {self.host} answered {status} to all "
                 f"{self._retry.attempts} attempts"

@@ -121,8 +121,11 @@ async def merge(
     if latest.written:
         writes[tags.latest] = index
 
-    result = {t: m.digest for t, m in desired.items()}
-    result |= {tag: images[p].manifest.digest for p, tag in tags.sha_arch.items()}
+    # Write order throughout: the per-arch SHA tags (pushed before merge), the per-arch
+    # version tags, the multi-arch tags, then latest-F. Every tag listed and not written
+    # is unchanged, the per-arch SHA tags included, as the table says.
+    result = {tag: images[p].manifest.digest for p, tag in tags.sha_arch.items()}
+    result |= {t: m.digest for t, m in desired.items()}
     if latest.digest == index.digest:
         result[tags.latest] = index.digest
     return ReleaseReport(
@@ -133,9 +136,9 @@ async def merge(
         platforms={str(p): images[p].manifest.digest for p in platforms},
         index_digest=index.digest,
         pinned=f"{spec.image}@{index.digest}",
-        tags=dict(sorted(result.items())),
-        written=sorted(writes),
-        unchanged=sorted(set(desired) - set(writes)),
+        tags=result,
+        written=list(writes),
+        unchanged=[t for t in result if t not in writes],
         replaced={t: held for t, held, _ in conflicts},
         latest_moved=latest.written and not dry_run,
         latest_reason=latest.reason,
@@ -193,8 +196,9 @@ async def _settle_latest(
             False, held, f"{version} is the newest stable version; {latest} already points at it."
         )
     if move:
-        if dry_run:
-            return _Latest(True, index.digest, reason)
+        if dry_run:  # nothing moved: say what would
+            would = f"{version} is the newest stable version; {latest} would point at it."
+            return _Latest(True, index.digest, would)
         await client.put_manifest(repo, latest, index)
         digest, settled = await _converge(spec, client, index)
         if settled != version:
