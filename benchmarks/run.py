@@ -305,7 +305,7 @@ class Bench:
                     T_PAGES_PER_LISTING,
                 ),
                 self.check(
-                    f"project CPU for the decision (catalog, newest_stable) < {T_DECISION_CPU:g} s",
+                    f"project CPU for the decision (Ledger, newest_live) < {T_DECISION_CPU:g} s",
                     max(decision),
                     T_DECISION_CPU - 1e-9,
                     "{:.4f} s",

@@ -11,8 +11,11 @@ in its image manifest. Versions of one commit share those images, which are read
 when the floating tag points below the versions shown is it looked for further down, one
 HEAD per older version (as `promote --from sha256:...` does).
 
-Which versions are live, yanked and candidates comes from `tags.Catalog`, the rule `merge`
-and `promote` already apply; this module only reads and reports.
+Which versions are live, yanked and candidates comes from `releases.Releases`, the rule
+`merge` and `promote` apply (the candidates are the versions `promote --from` takes, filtered:
+live, older than latest's, not its index); this module only reads and reports. Reads the
+rule adds: one HEAD per yanked version not shown (its index digest), and one per candidate
+not shown (it must not be latest's index).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from .concurrency import map_concurrently
+from .holdings import find_version, read_releases, with_digests
 from .manifests import (
     CREATED,
     MAX_MANIFEST_BYTES,
@@ -31,8 +35,8 @@ from .manifests import (
     plain,
     platform_images,
 )
-from .promote import released_as
 from .registry import RegistryClient
+from .releases import Ledger, Releases
 from .report import LatestStatus, StatusReport, VersionStatus
 from .specs import StatusSpec
 from .versions import Version
@@ -48,23 +52,23 @@ async def status(spec: StatusSpec, client: RegistryClient) -> StatusReport:
     """Where `latest-F` points, the newest `spec.limit` versions, and the rollback candidates."""
     repo, scheme = spec.image.repository, spec.scheme
     listed = await client.list_tags(repo)
-    catalog = scheme.catalog(listed)
-    newest_first = sorted(catalog.versions, reverse=True)
-    shown = newest_first[: spec.limit]
+    shown = Releases(Ledger.read(scheme, listed)).versions[: spec.limit]
     held = await client.head_manifest(repo, scheme.latest) if scheme.latest in listed else None
 
     indexes = await map_concurrently(
         partial(client.get_manifest, repo), [scheme.version_tags(v)[0] for v in shown]
     )
+    known = {v: m.digest for v, m in zip(shown, indexes, strict=True)}
+    releases = await read_releases(client, repo, scheme, listed, known=known)
     recorded = [_recorded(m) for m in indexes]
     # Where nothing is recorded, the image whose labels speak for the version; a commit's
     # versions share it: read once.
     sources = [
         _label_source(m) if r is None else None for m, r in zip(indexes, recorded, strict=True)
     ]
-    known = {m.digest: m for m in indexes if not m.is_index}
+    images = {m.digest: m for m in indexes if not m.is_index}
     unique = sorted({d for d in sources if d is not None})
-    read = await map_concurrently(partial(_labels, client, repo, known), unique)
+    read = await map_concurrently(partial(_labels, client, repo, images), unique)
     labels = dict(zip(unique, read, strict=True))
 
     rows = []
@@ -78,39 +82,32 @@ async def status(spec: StatusSpec, client: RegistryClient) -> StatusReport:
                 revision=plain(annotated) or found.revision,
                 created=found.created,
                 prerelease=not version.stable,
-                yanked=version in catalog.yanked,
-                live=catalog.is_live(version),
+                yanked=releases.yanked(version),
+                live=releases.live(version),
             )
         )
 
-    current = await _current(client, repo, spec, held, rows, newest_first[spec.limit :])
-    candidates = [] if current is None else [v for v in reversed(catalog.live()) if v < current]
+    if held is not None:
+        # Only when latest points below the versions shown: one HEAD per older version.
+        releases, _ = await find_version(client, repo, releases, held)
+    current = releases.holding(held)
+    # A candidate must not hold latest's index: read the digests of those not shown.
+    older = [v for v in releases.versions if current is None or v < current]
+    releases = await with_digests(
+        client, repo, releases, [v for v in older if releases.live(v)][: spec.limit]
+    )
+    candidates = [v for v in releases.candidates(held) if v in releases.digests]
     return StatusReport(
         image=str(spec.image),
         flavor=spec.flavor,
-        latest=LatestStatus(
-            tag=scheme.latest, digest=held, version=None if current is None else str(current)
-        ),
+        latest=LatestStatus(tag=scheme.latest, digest=held, version=_str(current)),
         versions=rows,
         rollback_candidates=[str(v) for v in candidates[: spec.limit]],
     )
 
 
-async def _current(
-    client: RegistryClient,
-    repo: str,
-    spec: StatusSpec,
-    held: str | None,
-    rows: list[VersionStatus],
-    older: list[Version],
-) -> Version | None:
-    """The version whose index the floating tag holds: the newest one, as `promote` names it."""
-    if held is None:
-        return None
-    for row in rows:
-        if row.digest == held:
-            return Version.parse(row.version)
-    return await released_as(client, repo, spec.scheme, older, held)
+def _str(version: Version | None) -> str | None:
+    return None if version is None else str(version)
 
 
 def _recorded(manifest: Manifest) -> _Labels | None:
