@@ -7,8 +7,10 @@ so a writer that lists after another's events sees them.
 
 A rollback also passes over what was released while it ran: a version newer than its target
 that appears in the re-list (its release read the tags before the rollback's events) gets a
-yank event too, and the rollback reports it. A version whose tags land after the rollback's
-last re-list is like any newer release: its own `merge` moves the floating tag to it.
+yank event too, and the rollback reports it. Those events land after the rollback's floating
+tag, so it then reads the tag again (that release may have moved it, having listed before
+the events) and puts it back. A version whose tags land after the rollback's last re-list is
+like any newer release: its own `merge` moves the floating tag to it.
 """
 
 from __future__ import annotations
@@ -60,7 +62,13 @@ async def converge(
                 client, repo, releases.ledger.scheme, listed, known=releases.digests
             )
             if rollback_to is not None:
+                yanked = len(done.yanked)
                 now = await _pass_over_late(client, repo, now, seen, rollback_to, done)
+                if len(done.yanked) > yanked:
+                    # These events come after our floating tag: the release they yank may
+                    # have moved it since, and listed before seeing them. Read what it holds.
+                    done.digest = await client.head_manifest(repo, tag) or done.digest
+                    done.version = None
             now = await settled(client, repo, now)
             newest = now.newest_live()
             if newest is None or newest == done.version or now.digests.get(newest) == done.digest:
@@ -101,19 +109,31 @@ async def _pass_over_late(
 ) -> Releases:
     """Yank the versions newer than the rollback's target that it had not seen and that are
     live: released while it ran, passed over like the ones it saw."""
-    late = [v for v in sorted(now.ledger.versions - seen) if v > target and now.live(v)]
-    tags = [now.ledger.scheme.version_tags(v)[0] for v in late if v not in done.yanked]
-    indexes = await map_concurrently(partial(client.get_manifest, repo), tags)
-    versions = [v for v in late if v not in done.yanked]
-    now = now.with_digests({v: m.digest for v, m in zip(versions, indexes, strict=True)})
+    late = [
+        v
+        for v in sorted(now.ledger.versions - seen)
+        if v > target and now.live(v) and v not in done.yanked
+    ]
+    tags = [now.ledger.scheme.version_tags(v)[0] for v in late]
+    read = await map_concurrently(partial(_readable, client, repo), tags)
+    # One not readable yet (its release is mid-PUT) is passed over in a later round.
+    found = {v: m for v, m in zip(late, read, strict=True) if m is not None}
+    now = now.with_digests({v: m.digest for v, m in found.items()})
     markers: dict[str, Manifest] = {}
-    for v, index in zip(versions, indexes, strict=True):
+    for v, index in found.items():
         if now.live(v) and index.digest != done.digest:
             markers[now.ledger.yank_tag(v)] = index
             done.yanked.append(v)
     await put_all(client, repo, markers)
     done.written |= {t: m.digest for t, m in markers.items()}
     return now.with_tags(markers)
+
+
+async def _readable(client: RegistryClient, repo: str, tag: str) -> Manifest | None:
+    try:
+        return await client.get_manifest(repo, tag)
+    except NotFound:
+        return None
 
 
 async def put_all(client: RegistryClient, repo: str, writes: dict[str, Manifest]) -> None:
