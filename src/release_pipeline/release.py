@@ -24,7 +24,15 @@ from .converge import converge, put_all
 from .errors import RegistryError, RevisionMismatch, TagConflict
 from .holdings import read_releases, settled
 from .inputs import Platform
-from .manifests import CREATED, REVISION, SOURCE, Manifest, build_index, plain
+from .manifests import (
+    CREATED,
+    NO_REVISION_LABEL,
+    REVISION,
+    SOURCE,
+    Manifest,
+    build_index,
+    plain,
+)
 from .per_arch import PerArchRef, read_config, read_per_arch
 from .registry import RegistryClient
 from .releases import Releases
@@ -94,7 +102,8 @@ async def merge(
     desired = _desired(spec, images, index)
     if held_sha_index is None or any(current[t] != m.digest for t, m in desired.items()):
         # Something will be written: check each image is the platform and commit it claims.
-        labelled, recorded = await _verified_images(spec, client, images)
+        unmarked = _unmarked(held_sha_index)
+        labelled, recorded = await _verified_images(spec, client, images, unmarked)
         index = _index(spec, images, source_url or labelled, recorded)
         desired = _desired(spec, images, index)
 
@@ -276,11 +285,16 @@ def _desired(
     return desired | dict.fromkeys(tags.index, index)
 
 
-def _recordable(spec: ReleaseSpec, revision: str | None, created: str | None) -> dict[str, str]:
+def _recordable(
+    spec: ReleaseSpec, revision: str | None, created: str | None, *, mark_unlabelled: bool
+) -> dict[str, str]:
     """What a child descriptor records from its image's config: the revision label once it
-    is checked to name this commit (an image without it is reported unverified), and the
+    is checked to name this commit (an image without it is reported unverified, and its
+    entry says it had none, `NO_REVISION_LABEL`, so `status` reads nothing more), and the
     creation time when it is a value the release copies at all (`plain`)."""
     recorded = {REVISION: spec.sha} if revision == spec.sha else {}
+    if revision is None and mark_unlabelled:
+        recorded[NO_REVISION_LABEL] = "true"
     if (time := plain(created)) is not None:
         recorded[CREATED] = time
     return recorded
@@ -293,14 +307,38 @@ def _recorded_annotations(spec: ReleaseSpec, index: Manifest | None) -> dict[str
     if index is None or not index.is_index:
         return {}
     recorded = (
-        (c.digest, _recordable(spec, c.annotations.get(REVISION), c.annotations.get(CREATED)))
+        (
+            c.digest,
+            _recordable(
+                spec,
+                c.annotations.get(REVISION),
+                c.annotations.get(CREATED),
+                mark_unlabelled=c.annotations.get(NO_REVISION_LABEL) == "true",
+            ),
+        )
         for c in index.children()
     )
     return {digest: annotations for digest, annotations in recorded if annotations}
 
 
+def _unmarked(index: Manifest | None) -> frozenset[str]:
+    """Entries of a held SHA index that record neither a revision nor its absence: written
+    before `NO_REVISION_LABEL` existed (or by another tool). They stay as they are: the SHA
+    index is immutable, and adding the mark would rewrite it."""
+    if index is None or not index.is_index:
+        return frozenset()
+    return frozenset(
+        c.digest
+        for c in index.children()
+        if REVISION not in c.annotations and NO_REVISION_LABEL not in c.annotations
+    )
+
+
 async def _verified_images(
-    spec: ReleaseSpec, client: RegistryClient, images: dict[Platform, PerArchRef]
+    spec: ReleaseSpec,
+    client: RegistryClient,
+    images: dict[Platform, PerArchRef],
+    unmarked: frozenset[str],
 ) -> tuple[str | None, dict[str, dict[str, str]]]:
     """Check each image's config: the platform it is tagged for, and no other commit's
     revision label. Returns the images' common source label and, per image digest, the
@@ -320,7 +358,10 @@ async def _verified_images(
             )
         if config.revision is not None and config.revision != spec.sha:
             mismatches.append((tag, config.revision))
-        recorded[images[platform].image.digest] = _recordable(spec, config.revision, config.created)
+        digest = images[platform].image.digest
+        recorded[digest] = _recordable(
+            spec, config.revision, config.created, mark_unlabelled=digest not in unmarked
+        )
         sources.add(config.source)
     if mismatches:
         raise RevisionMismatch(mismatches, spec.sha)

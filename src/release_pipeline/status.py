@@ -2,10 +2,11 @@
 
 Read-only, and priced for an incident on a rate-limited registry: one tag listing, one HEAD
 of the floating tag, then per version shown one GET of its index. For a version `merge`
-released that is all: the index it writes records on each image's entry what it read from
-that image's config (the revision it checked, the `created` time), so revision and creation
-time come from the index alone. Any other version (an index or Docker list written by other
-tools, images without a revision label, a version tag holding one image) has its labels read
+released that is all, labels or not: the index it writes records on each image's entry
+what it read from that image's config (the revision it checked, or that there was none, and
+the `created` time), so revision and creation time come from the index alone. Any other
+version (an index or Docker list written by other tools, or by a `merge` that predates the
+no-revision mark, a version tag holding one image) has its labels read
 from a platform image and its config: up to two more requests, as a config's digest is only
 in its image manifest. Versions of one commit share those images, which are read once. Only
 when the floating tag points below the versions shown is it looked for further down, one
@@ -28,6 +29,7 @@ from .holdings import find_version, read_releases, with_digests
 from .manifests import (
     CREATED,
     MAX_MANIFEST_BYTES,
+    NO_REVISION_LABEL,
     REVISION,
     Descriptor,
     Manifest,
@@ -114,15 +116,18 @@ def _recorded(manifest: Manifest) -> _Labels | None:
     """The labels `merge` recorded in a version's index, on its first platform image (all
     platforms of a commit share them), or None when it recorded none there.
 
-    `merge` records the revision only once checked against the commit, and the `created`
-    label whenever it is `plain`: on an entry with a recorded revision, the annotations are
-    all the labels status would read, and no `created` means the image has none it shows.
-    (Another tool annotating entries the same way is taken at its word, as its index's own
-    revision annotation already is.)"""
+    `merge` records the revision only once checked against the commit, that the image had
+    no revision label (`NO_REVISION_LABEL`) when it had none, and the `created` label
+    whenever it is `plain`: on an entry with either mark, the annotations are all the labels
+    status would read, and no `created` means the image has none it shows. (Another tool
+    annotating entries the same way is taken at its word, as its index's own revision
+    annotation already is.)"""
     first = _first_image(manifest) if manifest.is_index else None
     annotations = first.annotations if first is not None else {}
     revision = plain(annotations.get(REVISION))
-    return None if revision is None else _Labels(revision, plain(annotations.get(CREATED)))
+    if revision is None and annotations.get(NO_REVISION_LABEL) != "true":
+        return None
+    return _Labels(revision, plain(annotations.get(CREATED)))
 
 
 def _label_source(manifest: Manifest) -> str | None:
