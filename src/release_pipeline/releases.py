@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .tags import TagScheme
 from .versions import Version
@@ -93,12 +94,12 @@ class Releases:
     ledger: Ledger
     digests: Mapping[Version, str] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def versions(self) -> list[Version]:
         """Newest first (SemVer precedence)."""
         return sorted(self.ledger.versions, reverse=True)
 
-    @property
+    @cached_property
     def yanked_digests(self) -> frozenset[str]:
         return frozenset(
             d for v in self.ledger.marked_versions() if (d := self.digests.get(v)) is not None
