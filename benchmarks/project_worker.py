@@ -55,6 +55,7 @@ def worker() -> None:
     from release_pipeline.promote import promote
     from release_pipeline.registry import RegistryClient
     from release_pipeline.release import merge
+    from release_pipeline.releases import Ledger, Releases
     from release_pipeline.specs import promote_spec, release_spec
     from release_pipeline.tags import TagScheme
 
@@ -83,7 +84,7 @@ def worker() -> None:
         # The tag list as the merge read it (read again directly, not through the proxy).
         tags = list_tags_raw(job["decision_from"], job["repo"])
         c0 = time.process_time()
-        newest = TagScheme(FLAVOR).catalog(tags).newest_stable()
+        newest = Releases(Ledger.read(TagScheme(FLAVOR), tags)).newest_live()
         out["decision_cpu"] = time.process_time() - c0
         out["decision_tags"] = len(tags)
         out["decision_newest"] = str(newest)

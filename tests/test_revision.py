@@ -60,10 +60,12 @@ def test_unlabelled_images_are_merged_and_reported_unverified(registry, proxy_fa
     code, report, err = merge(capsys, host, "1.0.0", 1)
     assert code == 0, err
     assert report["revision_unverified"] == [sha_arch(1, "amd64")]
-    # The index records which children were checked against the commit.
+    # The index records which children were checked against the commit, and which had no
+    # revision label (so status reads nothing more).
     children = json.loads(fetch_raw(host, REPO, "1.0.0-workers")[0])["manifests"]
     recorded = {c["platform"]["architecture"]: c.get("annotations") for c in children}
-    assert recorded == {"amd64": None, "arm64": {REVISION: sha(1)}}
+    unlabelled = {"dev.release-pipeline.no-revision-label": "true"}
+    assert recorded == {"amd64": unlabelled, "arm64": {REVISION: sha(1)}}
 
     # A re-run reads no config (11 requests, no writes) and reports the same.
     proxy = proxy_factory(host)

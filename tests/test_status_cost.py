@@ -26,6 +26,7 @@ from release_pipeline import cli
 REPO = "status/cost"
 REVISION = "org.opencontainers.image.revision"
 CREATED = "org.opencontainers.image.created"
+NO_REVISION_LABEL = "dev.release-pipeline.no-revision-label"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 
@@ -158,14 +159,16 @@ def test_versions_merge_did_not_write_have_their_labels_read_from_the_images(
     # 3.0.0: a version tag holding one image, put there by hand.
     single = seed_commit(host, REPO, sha_of("c"), labels={CREATED: times["c"]})["amd64"]
     put_manifest_raw(host, REPO, "3.0.0-workers", *fetch_raw(host, REPO, single)[:2])
-    # 4.0.0: released by merge from images with no revision label: their entries record the
-    # created time, but nothing vouches for the commit, so status reads the labels.
+    # 4.0.0: released by merge from images with no revision label: their entries record
+    # that, and the created time, so status needs nothing more than the index.
     for arch in ("amd64", "arm64"):
         tag = f"workers-sha-{sha_of('d')[:8]}-{arch}"
         push_image(host, REPO, tag, arch=arch, labels={CREATED: times["d"]}, seed="d")
     unverified = merge(capsys, host, "4.0.0", "d")["revision_unverified"]
     assert len(unverified) == 2
-    assert [e["annotations"] for e in entries(host, "4.0.0-workers")] == [{CREATED: times["d"]}] * 2
+    assert [e["annotations"] for e in entries(host, "4.0.0-workers")] == [
+        {NO_REVISION_LABEL: "true", CREATED: times["d"]}
+    ] * 2
 
     proxy = proxy_factory(host)
     code, report, err = run(capsys, "status", f"--image={proxy.host}/{REPO}")
@@ -178,13 +181,13 @@ def test_versions_merge_did_not_write_have_their_labels_read_from_the_images(
         ("1.0.0", sha_of("a"), times["a"]),
     ]
     assert labels_of(host, single) == {REVISION: sha_of("c"), CREATED: times["c"]}
-    # Per version: its index, then (not for 1.0.0) a platform image, unless the version tag
-    # is one, and that image's config.
+    # Per version: its index, then (not for 1.0.0 and 4.0.0, which merge wrote) a platform
+    # image, unless the version tag is one, and that image's config.
     assert kinds(proxy.counted()) == {
         "listing": 1,
         "HEAD": 1,
-        "manifest GET": 4 + 2,
-        "blob GET": 3,
+        "manifest GET": 4 + 1,
+        "blob GET": 2,
         "write": 0,
     }
 
@@ -221,3 +224,34 @@ def test_a_rerun_rebuilds_the_recorded_index_and_reads_no_config(
         "blob GET": 0,
         "write": 0,
     }
+
+
+def test_unlabelled_releases_cost_status_one_get_each_and_reruns_write_nothing(
+    registry: Registry,
+    proxy_factory: ProxyFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 16 item 6: 4 versions merged from images with no revision label cost status
+    1 listing + 1 HEAD + 4 GETs, and a re-run writes nothing."""
+    host = registry.host
+    for n, commit in enumerate("abcd"):
+        for arch in ("amd64", "arm64"):
+            tag = f"workers-sha-{sha_of(commit)[:8]}-{arch}"
+            push_image(
+                host, REPO, tag, arch=arch, labels={CREATED: "2026-05-01T00:00:00Z"}, seed=commit
+            )
+        merge(capsys, host, f"1.{n}.0", commit)
+    proxy = proxy_factory(host)
+    code, report, err = run(capsys, "status", f"--image={proxy.host}/{REPO}")
+    assert code == 0, err
+    assert [(v["revision"], v["created"]) for v in report["versions"]] == [
+        (sha_of(c), "2026-05-01T00:00:00Z") for c in "dcba"
+    ]
+    assert kinds(proxy.counted()) == {
+        "listing": 1,
+        "HEAD": 1,
+        "manifest GET": 4,
+        "blob GET": 0,
+        "write": 0,
+    }
+    assert merge(capsys, host, "1.3.0", "d")["written"] == []

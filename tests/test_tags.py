@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from release_pipeline.errors import InvalidInput
 from release_pipeline.inputs import parse_platform
+from release_pipeline.releases import Ledger, Releases
 from release_pipeline.specs import release_spec
 from release_pipeline.tags import TagScheme
 from release_pipeline.versions import Version
@@ -117,18 +118,19 @@ def test_a_tag_list_reads_back_exactly_the_versions_released(f1, v1, p1, f2):
     assume(spec is not None)
     scheme = spec.scheme
     marker = scheme.yank_marker(spec.version)
-    catalog = TagScheme(f2).catalog([*spec.tags.all(), marker])
+    ledger = Ledger.read(TagScheme(f2), [*spec.tags.all(), marker])
     if f2 == spec.flavor:
-        assert catalog.versions == {spec.version}
-        assert catalog.yanked == {spec.version}
+        assert ledger.versions == {spec.version}
+        assert ledger.marked_versions() == [spec.version]
     else:  # another flavor never sees this release as one of its versions
-        assert spec.version not in catalog.versions
-        assert spec.version not in catalog.yanked
+        assert spec.version not in ledger.versions
+        assert not ledger.yanks
 
 
-def test_newest_stable_skips_prereleases_and_yanked_versions():
+def test_newest_live_skips_prereleases_yanked_versions_and_other_images():
     scheme = TagScheme("workers")
-    catalog = scheme.catalog(
+    ledger = Ledger.read(
+        scheme,
         [
             "1.0.0-workers",
             "1.1.0-workers",
@@ -136,9 +138,12 @@ def test_newest_stable_skips_prereleases_and_yanked_versions():
             "1.1.0-workers-yanked",
             "2.0.0",
             "1.0.0-workers-amd64",
-        ]
+            "docs",
+            "docs-arm64",
+            "v0.12.1-docs",
+        ],
     )
-    assert catalog.newest_stable() == Version.parse("1.0.0")
+    assert Releases(ledger).newest_live() == Version.parse("1.0.0")
 
 
 def test_platform_tokens_and_normalisation():

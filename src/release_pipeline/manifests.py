@@ -33,6 +33,9 @@ VERSION = "org.opencontainers.image.version"
 REVISION = "org.opencontainers.image.revision"
 SOURCE = "org.opencontainers.image.source"
 CREATED = "org.opencontainers.image.created"
+# On an index entry `merge` wrote: the image's config had no revision label (so `status`
+# needs no config read to know it). Value "true".
+NO_REVISION_LABEL = "dev.release-pipeline.no-revision-label"
 # How BuildKit ties an attestation manifest to the image it describes, inside one index
 # (moby/buildkit docs/attestations/attestation-storage.md).
 REFERENCE_TYPE = "vnd.docker.reference.type"

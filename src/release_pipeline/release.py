@@ -19,20 +19,26 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import partial
 
-import anyio
-
 from .concurrency import map_concurrently
-from .errors import NotFound, RegistryError, RevisionMismatch, TagConflict
+from .converge import converge, put_all
+from .errors import RegistryError, RevisionMismatch, TagConflict
+from .holdings import read_releases, settled
 from .inputs import Platform, source_url_or_none
-from .manifests import CREATED, REVISION, SOURCE, Manifest, build_index, plain
+from .manifests import (
+    CREATED,
+    NO_REVISION_LABEL,
+    REVISION,
+    SOURCE,
+    Manifest,
+    build_index,
+    plain,
+)
 from .per_arch import PerArchRef, read_config, read_per_arch
 from .registry import RegistryClient
+from .releases import Releases
 from .report import ReleaseReport
 from .specs import ReleaseSpec
-from .tags import Catalog
 from .versions import Version
-
-CONVERGE_ROUNDS = 5
 
 
 async def plan(
@@ -97,7 +103,8 @@ async def merge(
     desired = _desired(spec, images, index)
     if held_sha_index is None or any(current[t] != m.digest for t, m in desired.items()):
         # Something will be written: check each image is the platform and commit it claims.
-        labelled, recorded = await _verified_images(spec, client, images)
+        unmarked = _unmarked(held_sha_index)
+        labelled, recorded = await _verified_images(spec, client, images, unmarked)
         index = _index(spec, images, source_url or labelled, recorded)
         desired = _desired(spec, images, index)
 
@@ -154,14 +161,23 @@ async def merge(
 # --- the rules ---------------------------------------------------------------------------
 
 
-def _latest_decision(spec: ReleaseSpec, catalog: Catalog) -> tuple[bool, str]:
+def _latest_decision(spec: ReleaseSpec, releases: Releases, digest: str) -> tuple[bool, str]:
     """Whether this release moves `latest-F`, with the one-sentence reason."""
     latest, version = spec.tags.latest, spec.version
     if not version.stable:
         return False, f"{version} is a prerelease; {latest} carries stable versions only."
-    if version in catalog.yanked:
-        return False, f"{version} was yanked by a rollback; {latest} stays where it is."
-    newest = catalog.newest_stable()
+    if releases.ledger.marked(version):
+        return False, (
+            f"{version} was yanked by a rollback; {latest} stays where it is "
+            f"(promote --from {version} puts it back)."
+        )
+    if shared := releases.yanked_as(digest):
+        names = ", ".join(map(str, shared))
+        return False, (
+            f"{version} is the index yanked as {names} (the same images); {latest} stays where "
+            f"it is: to put it back, promote --from {version}."
+        )
+    newest = releases.newest_live()
     if newest is not None and newest > version:
         return False, f"{newest} is newer than {version}; {latest} never moves backwards."
     return True, f"{version} is the newest stable version; {latest} now points at it."
@@ -185,10 +201,10 @@ async def _settle_latest(
 ) -> _Latest:
     """Move `latest-F` to this release only if it is the newest live version."""
     repo, latest, version = spec.image.repository, spec.tags.latest, spec.version
-    catalog = spec.scheme.catalog(listed)
-    move, reason = _latest_decision(spec, catalog)
+    releases = await _releases(spec, client, [*listed, spec.tags.index[1]], index.digest)
+    move, reason = _latest_decision(spec, releases, index.digest)
     held = None
-    if catalog.is_live(version) and not anything_written:
+    if releases.live(version) and not anything_written:
         # A re-run: latest may already be ours (or left on ours by an interrupted run).
         held = await client.head_manifest(repo, latest) if latest in listed else None
     if move and held == index.digest:
@@ -200,7 +216,7 @@ async def _settle_latest(
             would = f"{version} is the newest stable version; {latest} would point at it."
             return _Latest(True, index.digest, would)
         await client.put_manifest(repo, latest, index)
-        digest, settled = await _converge(spec, client, index)
+        digest, settled = await _converge(spec, client, releases, index)
         if settled != version:
             reason = (
                 f"{version} was newest when this release read the tags, but {settled} "
@@ -210,7 +226,7 @@ async def _settle_latest(
     if held == index.digest and not dry_run:
         # An earlier run of this release moved latest, then failed before its re-list could
         # put it on a newer version that landed meanwhile: finish that step now.
-        digest, settled = await _converge(spec, client, index)
+        digest, settled = await _converge(spec, client, releases, index)
         if digest != index.digest:
             return _Latest(
                 True,
@@ -220,41 +236,33 @@ async def _settle_latest(
     return _Latest(False, held, reason)
 
 
+async def _releases(
+    spec: ReleaseSpec, client: RegistryClient, listed: list[str], digest: str
+) -> Releases:
+    """The rule's view, this release included: digests read only once something is yanked."""
+    known = {spec.version: digest}
+    releases = await read_releases(client, spec.image.repository, spec.scheme, listed, known=known)
+    return await settled(client, spec.image.repository, releases)
+
+
 async def _converge(
-    spec: ReleaseSpec, client: RegistryClient, ours: Manifest
+    spec: ReleaseSpec, client: RegistryClient, releases: Releases, ours: Manifest
 ) -> tuple[str, Version]:
     """After moving latest, make sure it ends on the newest live version; return where.
 
     Another release may have published a newer version (or a rollback yanked ours) between
     our tag list and our PUT. Every release does this check after its own PUT, so the last
-    writer always writes the newest version that any of them saw.
-    """
-    repo, scheme, latest = spec.image.repository, spec.scheme, spec.tags.latest
-    digest, target = ours.digest, spec.version
-    for round_ in range(CONVERGE_ROUNDS):
-        try:
-            newest = scheme.catalog(await client.list_tags(repo)).newest_stable()
-            if newest is None or newest == target:
-                return digest, target
-            try:
-                manifest = await client.get_manifest(repo, scheme.version_tags(newest)[0])
-            except NotFound:
-                # Listed but not readable yet: its release is mid-PUT, or the registry lags
-                # behind its own writes (GHCR). Look again shortly.
-                await anyio.sleep(0.05 * 2**round_)
-                continue
-            if manifest.digest != digest:  # versions of one commit share their index
-                await client.put_manifest(repo, latest, manifest)
-        except RegistryError as exc:
-            raise type(exc)(
-                f"{latest} now points at {target}, but checking for a newer release failed "
-                f"({exc}); re-run this release to settle {latest}"
-            ) from None
-        digest, target = manifest.digest, newest
-    raise RegistryError(
-        f"{latest} did not settle after {CONVERGE_ROUNDS} rounds of concurrent releases "
-        f"(or {target}'s newer versions stayed unreadable); re-run the release to settle it"
+    writer always writes the newest live version that any of them saw."""
+    done = await converge(
+        client,
+        spec.image.repository,
+        spec.tags.latest,
+        releases,
+        ours.digest,
+        spec.version,
+        rerun="re-run this release",
     )
+    return done.digest, done.version or spec.version
 
 
 def _index(
@@ -282,11 +290,16 @@ def _desired(
     return desired | dict.fromkeys(tags.index, index)
 
 
-def _recordable(spec: ReleaseSpec, revision: str | None, created: str | None) -> dict[str, str]:
+def _recordable(
+    spec: ReleaseSpec, revision: str | None, created: str | None, *, mark_unlabelled: bool
+) -> dict[str, str]:
     """What a child descriptor records from its image's config: the revision label once it
-    is checked to name this commit (an image without it is reported unverified), and the
+    is checked to name this commit (an image without it is reported unverified, and its
+    entry says it had none, `NO_REVISION_LABEL`, so `status` reads nothing more), and the
     creation time when it is a value the release copies at all (`plain`)."""
     recorded = {REVISION: spec.sha} if revision == spec.sha else {}
+    if revision is None and mark_unlabelled:
+        recorded[NO_REVISION_LABEL] = "true"
     if (time := plain(created)) is not None:
         recorded[CREATED] = time
     return recorded
@@ -299,14 +312,38 @@ def _recorded_annotations(spec: ReleaseSpec, index: Manifest | None) -> dict[str
     if index is None or not index.is_index:
         return {}
     recorded = (
-        (c.digest, _recordable(spec, c.annotations.get(REVISION), c.annotations.get(CREATED)))
+        (
+            c.digest,
+            _recordable(
+                spec,
+                c.annotations.get(REVISION),
+                c.annotations.get(CREATED),
+                mark_unlabelled=c.annotations.get(NO_REVISION_LABEL) == "true",
+            ),
+        )
         for c in index.children()
     )
     return {digest: annotations for digest, annotations in recorded if annotations}
 
 
+def _unmarked(index: Manifest | None) -> frozenset[str]:
+    """Entries of a held SHA index that record neither a revision nor its absence: written
+    before `NO_REVISION_LABEL` existed (or by another tool). They stay as they are: the SHA
+    index is immutable, and adding the mark would rewrite it."""
+    if index is None or not index.is_index:
+        return frozenset()
+    return frozenset(
+        c.digest
+        for c in index.children()
+        if REVISION not in c.annotations and NO_REVISION_LABEL not in c.annotations
+    )
+
+
 async def _verified_images(
-    spec: ReleaseSpec, client: RegistryClient, images: dict[Platform, PerArchRef]
+    spec: ReleaseSpec,
+    client: RegistryClient,
+    images: dict[Platform, PerArchRef],
+    unmarked: frozenset[str],
 ) -> tuple[str | None, dict[str, dict[str, str]]]:
     """Check each image's config: the platform it is tagged for, and no other commit's
     revision label. Returns the images' common source label and, per image digest, the
@@ -326,17 +363,11 @@ async def _verified_images(
             )
         if config.revision is not None and config.revision != spec.sha:
             mismatches.append((tag, config.revision))
-        recorded[images[platform].image.digest] = _recordable(spec, config.revision, config.created)
+        digest = images[platform].image.digest
+        recorded[digest] = _recordable(
+            spec, config.revision, config.created, mark_unlabelled=digest not in unmarked
+        )
         sources.add(source_url_or_none(config.source))  # the --source-url rule
     if mismatches:
         raise RevisionMismatch(mismatches, spec.sha)
     return (sources.pop() if len(sources) == 1 else None), recorded
-
-
-async def put_all(client: RegistryClient, repo: str, writes: dict[str, Manifest]) -> None:
-    """PUT each tag's exact bytes, concurrently (bounded): independent writes of one step."""
-    await map_concurrently(partial(_put, client, repo), list(writes.items()))
-
-
-async def _put(client: RegistryClient, repo: str, write: tuple[str, Manifest]) -> None:
-    await client.put_manifest(repo, *write)

@@ -46,11 +46,21 @@ class PromoteReport(BaseModel):
     digest: str
     pinned: str
     version: str | None  # the version the digest was released as, when known
-    yanked: list[str]  # versions marked yanked by this run, so `merge` never re-promotes them
+    # versions this run yanked (dry run: would yank), so `merge` never re-promotes them;
+    # includes `released_meanwhile`
+    yanked: list[str]
     written: list[str]  # tags PUT by this run (dry run: tags it would PUT), in write order
     tags: dict[str, str]  # tag -> digest it holds after the run, for every tag in `written`
     reason: str  # why these versions are yanked (or why none is), in one sentence
     dry_run: bool = False
+    previous: str | None = None  # digest the tag held before the run (None: no such tag)
+    previous_version: str | None = None  # the version that digest is, when known
+    after: str | None = None  # digest the tag holds after the run (dry run: would hold)
+    after_version: str | None = None  # the version that is (a newer release may have won)
+    restored: list[str] = []  # yanked versions this run put back (dry run: would put back)
+    # versions released while this rollback ran: passed over and yanked like the others
+    released_meanwhile: list[str] = []
+    already_current: bool = False  # the tag already held this release: nothing to move
 
 
 class LatestStatus(BaseModel):

@@ -19,7 +19,7 @@ from .inputs import (
     parse_sha,
     parse_tag,
 )
-from .tags import ReleaseTags, TagScheme
+from .tags import ReleaseTags, TagScheme, is_immutable_anywhere, read_tag
 from .versions import Version
 
 
@@ -61,39 +61,92 @@ def release_spec(
 
 @dataclass(frozen=True)
 class PromoteSpec:
+    """A promote request. `source` is what `--from` names for the registry: this flavor's
+    version tag (a bare version is turned into it), another tag of this flavor, or a digest;
+    `version` is set when `--from` names a version."""
+
     image: ImageRef
-    source: str  # a tag, or sha256:DIGEST
+    source: str
     target: str
     flavor: str
+    version: Version | None = None
 
     @property
     def scheme(self) -> TagScheme:
         return TagScheme(self.flavor)
 
 
+def flavor_hint(flavor: str) -> str:
+    """How a person names a flavor on the command line, e.g. `--flavor ''`."""
+    return f"--flavor {flavor or repr('')}"
+
+
+def flavor_name(flavor: str) -> str:
+    return f"flavor {flavor}" if flavor else "the production flavor ('')"
+
+
 def promote_spec(
     image: str, source: str, target: str | None = None, flavor: str = DEFAULT_FLAVOR
 ) -> PromoteSpec:
+    """Validate a promote; every rule that reads only the text is checked here, before any
+    request: `--from` must name this flavor's release, `--to` one of its floating tags."""
     flavor = parse_flavor(flavor)
     scheme = TagScheme(flavor)
     ref = parse_image(image)
+    to = scheme.latest if target is None else _floating_target(parse_tag(target, "to"), flavor)
     if source.startswith("sha256:"):
-        source = parse_digest(source, "from")
-    else:
-        source = parse_tag(source, "from")
-    target = scheme.latest if target is None else parse_tag(target, "to")
-    if target != scheme.latest and scheme.is_immutable(target):
-        raise InvalidInput(
-            "to",
-            "must be a floating tag: version, SHA, per-arch and yank-marker tags are immutable",
-        )
-    if target == scheme.latest and scheme.is_per_arch(source):
+        return PromoteSpec(ref, parse_digest(source, "from"), to, flavor)
+    source = parse_tag(source, "from")
+    version = scheme.version_of(source)
+    reading = read_tag(source)
+    if version is None and reading.kind == "version" and reading.flavor == "":
+        version = Version.parse(source, "from")  # a bare version: this flavor's release
+    if version is not None:
+        return PromoteSpec(ref, scheme.version_tags(version)[0], to, flavor, version)
+    if reading.kind == "per-arch":
         raise InvalidInput(
             "from",
-            f"names a per-arch tag; {target} must name a multi-arch release (a version or SHA "
-            "tag without the arch)",
+            "names a per-arch tag (one platform's image); name the release: a version or "
+            "SHA tag without the arch",
         )
-    return PromoteSpec(ref, source, target, flavor)
+    if reading.kind == "event":
+        raise InvalidInput("from", "names a yank/restore event tag, not a release")
+    if reading.flavor is not None and reading.flavor != flavor:
+        raise InvalidInput(
+            "from",
+            f"names a tag of {flavor_name(reading.flavor)}, not of {flavor_name(flavor)}: "
+            f"add {flavor_hint(reading.flavor)}",
+        )
+    return PromoteSpec(ref, source, to, flavor)
+
+
+def _floating_target(target: str, flavor: str) -> str:
+    """`--to` names a floating tag of this flavor: `latest-F` or `WORD-F` (production:
+    `latest` or a `WORD`), never another flavor's, never any flavor's immutable tag."""
+    reading = read_tag(target)
+    if is_immutable_anywhere(target):
+        owner = "" if reading.flavor is None else f" of {flavor_name(reading.flavor)}"
+        raise InvalidInput(
+            "to",
+            f"names an immutable {reading.kind} tag{owner}: version, SHA, per-arch and "
+            "yank/restore tags are written once; name a floating tag such as "
+            f"{TagScheme(flavor).latest}",
+        )
+    if reading.kind == "floating" and reading.flavor != flavor:
+        raise InvalidInput(
+            "to",
+            f"is the floating tag of {flavor_name(reading.flavor or '')}: "
+            f"add {flavor_hint(reading.flavor or '')}",
+        )
+    word, _, rest = target.rpartition("-") if flavor else (target, "", flavor)
+    if (rest != flavor or not word or "-" in word) and target != TagScheme(flavor).latest:
+        shape = "WORD-" + flavor if flavor else "a WORD with no '-'"
+        raise InvalidInput(
+            "to",
+            f"must be a floating tag of {flavor_name(flavor)}: {TagScheme(flavor).latest} or "
+            f"{shape}",
+        )
+    return target
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,21 @@
 
 Read-only, and priced for an incident on a rate-limited registry: one tag listing, one HEAD
 of the floating tag, then per version shown one GET of its index. For a version `merge`
-released that is all: the index it writes records on each image's entry what it read from
-that image's config (the revision it checked, the `created` time), so revision and creation
-time come from the index alone. Any other version (an index or Docker list written by other
-tools, images without a revision label, a version tag holding one image) has its labels read
+released that is all, labels or not: the index it writes records on each image's entry
+what it read from that image's config (the revision it checked, or that there was none, and
+the `created` time), so revision and creation time come from the index alone. Any other
+version (an index or Docker list written by other tools, or by a `merge` that predates the
+no-revision mark, a version tag holding one image) has its labels read
 from a platform image and its config: up to two more requests, as a config's digest is only
 in its image manifest. Versions of one commit share those images, which are read once. Only
 when the floating tag points below the versions shown is it looked for further down, one
 HEAD per older version (as `promote --from sha256:...` does).
 
-Which versions are live, yanked and candidates comes from `tags.Catalog`, the rule `merge`
-and `promote` already apply; this module only reads and reports.
+Which versions are live, yanked and candidates comes from `releases.Releases`, the rule
+`merge` and `promote` apply (the candidates are the versions `promote --from` takes, filtered:
+live, older than latest's, not its index); this module only reads and reports. Reads the
+rule adds: one HEAD per yanked version not shown (its index digest), and one per candidate
+not shown (it must not be latest's index).
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from dataclasses import dataclass
 from functools import partial
 
 from .concurrency import map_concurrently
+from .holdings import find_version, read_releases, with_digests
 from .manifests import (
     CREATED,
     MAX_MANIFEST_BYTES,
+    NO_REVISION_LABEL,
     REVISION,
     Descriptor,
     Manifest,
@@ -31,8 +37,8 @@ from .manifests import (
     plain,
     platform_images,
 )
-from .promote import released_as
 from .registry import RegistryClient
+from .releases import Ledger, Releases
 from .report import LatestStatus, StatusReport, VersionStatus
 from .specs import StatusSpec
 from .versions import Version
@@ -48,23 +54,23 @@ async def status(spec: StatusSpec, client: RegistryClient) -> StatusReport:
     """Where `latest-F` points, the newest `spec.limit` versions, and the rollback candidates."""
     repo, scheme = spec.image.repository, spec.scheme
     listed = await client.list_tags(repo)
-    catalog = scheme.catalog(listed)
-    newest_first = sorted(catalog.versions, reverse=True)
-    shown = newest_first[: spec.limit]
+    shown = Releases(Ledger.read(scheme, listed)).versions[: spec.limit]
     held = await client.head_manifest(repo, scheme.latest) if scheme.latest in listed else None
 
     indexes = await map_concurrently(
         partial(client.get_manifest, repo), [scheme.version_tags(v)[0] for v in shown]
     )
+    known = {v: m.digest for v, m in zip(shown, indexes, strict=True)}
+    releases = await read_releases(client, repo, scheme, listed, known=known)
     recorded = [_recorded(m) for m in indexes]
     # Where nothing is recorded, the image whose labels speak for the version; a commit's
     # versions share it: read once.
     sources = [
         _label_source(m) if r is None else None for m, r in zip(indexes, recorded, strict=True)
     ]
-    known = {m.digest: m for m in indexes if not m.is_index}
+    images = {m.digest: m for m in indexes if not m.is_index}
     unique = sorted({d for d in sources if d is not None})
-    read = await map_concurrently(partial(_labels, client, repo, known), unique)
+    read = await map_concurrently(partial(_labels, client, repo, images), unique)
     labels = dict(zip(unique, read, strict=True))
 
     rows = []
@@ -78,54 +84,50 @@ async def status(spec: StatusSpec, client: RegistryClient) -> StatusReport:
                 revision=plain(annotated) or found.revision,
                 created=found.created,
                 prerelease=not version.stable,
-                yanked=version in catalog.yanked,
-                live=catalog.is_live(version),
+                yanked=releases.yanked(version),
+                live=releases.live(version),
             )
         )
 
-    current = await _current(client, repo, spec, held, rows, newest_first[spec.limit :])
-    candidates = [] if current is None else [v for v in reversed(catalog.live()) if v < current]
+    if held is not None:
+        # Only when latest points below the versions shown: one HEAD per older version.
+        releases, _ = await find_version(client, repo, releases, held)
+    current = releases.holding(held)
+    # A candidate must not hold latest's index: read the digests of those not shown.
+    older = [v for v in releases.versions if current is None or v < current]
+    releases = await with_digests(
+        client, repo, releases, [v for v in older if releases.live(v)][: spec.limit]
+    )
+    candidates = [v for v in releases.candidates(held) if v in releases.digests]
     return StatusReport(
         image=str(spec.image),
         flavor=spec.flavor,
-        latest=LatestStatus(
-            tag=scheme.latest, digest=held, version=None if current is None else str(current)
-        ),
+        latest=LatestStatus(tag=scheme.latest, digest=held, version=_str(current)),
         versions=rows,
         rollback_candidates=[str(v) for v in candidates[: spec.limit]],
     )
 
 
-async def _current(
-    client: RegistryClient,
-    repo: str,
-    spec: StatusSpec,
-    held: str | None,
-    rows: list[VersionStatus],
-    older: list[Version],
-) -> Version | None:
-    """The version whose index the floating tag holds: the newest one, as `promote` names it."""
-    if held is None:
-        return None
-    for row in rows:
-        if row.digest == held:
-            return Version.parse(row.version)
-    return await released_as(client, repo, spec.scheme, older, held)
+def _str(version: Version | None) -> str | None:
+    return None if version is None else str(version)
 
 
 def _recorded(manifest: Manifest) -> _Labels | None:
     """The labels `merge` recorded in a version's index, on its first platform image (all
     platforms of a commit share them), or None when it recorded none there.
 
-    `merge` records the revision only once checked against the commit, and the `created`
-    label whenever it is `plain`: on an entry with a recorded revision, the annotations are
-    all the labels status would read, and no `created` means the image has none it shows.
-    (Another tool annotating entries the same way is taken at its word, as its index's own
-    revision annotation already is.)"""
+    `merge` records the revision only once checked against the commit, that the image had
+    no revision label (`NO_REVISION_LABEL`) when it had none, and the `created` label
+    whenever it is `plain`: on an entry with either mark, the annotations are all the labels
+    status would read, and no `created` means the image has none it shows. (Another tool
+    annotating entries the same way is taken at its word, as its index's own revision
+    annotation already is.)"""
     first = _first_image(manifest) if manifest.is_index else None
     annotations = first.annotations if first is not None else {}
     revision = plain(annotations.get(REVISION))
-    return None if revision is None else _Labels(revision, plain(annotations.get(CREATED)))
+    if revision is None and annotations.get(NO_REVISION_LABEL) != "true":
+        return None
+    return _Labels(revision, plain(annotations.get(CREATED)))
 
 
 def _label_source(manifest: Manifest) -> str | None:

@@ -4,24 +4,112 @@ For flavor F (empty F is the production image, and drops the `-F` parts):
 
     per arch     N-F-ARCH   vN-F-ARCH   F-sha-S-ARCH
     multi-arch   N-F        vN-F        F-sha-S
-    floating     latest-F
-    yank marker  N-F-yanked   (written by a rollback; keeps `latest-F` off version N)
+    floating     latest-F   (and any WORD-F a person moves with `promote --to`)
+    events       N-F-yanked, N-F-G_yanked, N-F-G_restored   (G = 1, 2, ...: the generation)
 
 Flavors have no '-' and are never an arch name or a reserved word, and a production
 prerelease may not end in `-WORD` (a word that could be a flavor or arch), so each tag has
-exactly one reading: no input can make a tag of another kind.
+exactly one reading: no input can make a tag of another kind. Event tags are write-once
+too: a rollback that passes over N writes the next yank, `promote --from N` the matching
+restore, and N is yanked while its newest yank is newer than its newest restore
+(`releases.Ledger`). `G_word` can be neither a flavor (which starts with a letter) nor a
+SemVer prerelease (which has no '_'), so an event tag never reads as a version tag.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Literal
 
 from .errors import InvalidInput
-from .inputs import TAG, Platform, is_arch_token, looks_like_flavor
+from .inputs import RESERVED_FLAVORS, TAG, Platform, is_arch_token, looks_like_flavor
 from .versions import Version
 
 YANK_SUFFIX = "yanked"
+RESTORE_SUFFIX = "restored"
+_EVENT = re.compile(r"(?:(?P<gen>[1-9][0-9]{0,5})_)?(?P<kind>yanked|restored)")
+_SHA8 = re.compile(r"[0-9a-fA-F]{8}")
+EventKind = Literal["yanked", "restored"]
+TagKind = Literal["version", "sha", "per-arch", "event", "floating", "other"]
+IMMUTABLE_KINDS = frozenset({"version", "sha", "per-arch", "event"})
+
+
+@dataclass(frozen=True)
+class Event:
+    """One yank or restore of a version, as its event tag names it."""
+
+    version: Version
+    kind: EventKind
+    generation: int
+
+
+@dataclass(frozen=True)
+class TagReading:
+    """What a tag is, whichever flavor wrote it: the one reading the scheme allows."""
+
+    kind: TagKind
+    flavor: str | None  # None: no flavor's scheme writes this tag
+
+
+def _event(last: str) -> tuple[EventKind, int] | None:
+    match = _EVENT.fullmatch(last)
+    if match is None or (match["kind"] == RESTORE_SUFFIX and match["gen"] is None):
+        return None
+    kind: EventKind = "yanked" if match["kind"] == YANK_SUFFIX else "restored"
+    return kind, int(match["gen"] or 1)
+
+
+def version_flavor(tag: str) -> str | None:
+    """The flavor whose multi-arch version tag (`N-F`, `vN-F`) `tag` is, or None."""
+    if TagScheme("").version_of(tag) is not None:
+        return ""
+    _, _, last = tag.rpartition("-")
+    if not _is_flavor_word(last):
+        return None
+    return last if TagScheme(last).version_of(tag) is not None else None
+
+
+def _is_flavor_word(word: str) -> bool:
+    return looks_like_flavor(word) and word not in RESERVED_FLAVORS and not is_arch_token(word)
+
+
+def _sha_flavor(tag: str) -> str | None:
+    head, sep, short = tag.rpartition("sha-")
+    if not sep or _SHA8.fullmatch(short) is None:
+        return None
+    if head == "":
+        return ""
+    flavor = head[:-1]
+    return flavor if head.endswith("-") and _is_flavor_word(flavor) else None
+
+
+def read_tag(tag: str) -> TagReading:
+    """Classify any tag of a repository that several flavors (and other images) share."""
+    rest, _, last = tag.rpartition("-")
+    event = rest and _event(last) is not None and not rest.startswith("v")
+    if event and (flavor := version_flavor(rest)) is not None:
+        return TagReading("event", flavor)
+    if rest and is_arch_token(last):
+        flavor = version_flavor(rest)
+        flavor = _sha_flavor(rest) if flavor is None else flavor
+        if flavor is not None:
+            return TagReading("per-arch", flavor)
+    if (flavor := _sha_flavor(tag)) is not None:
+        return TagReading("sha", flavor)
+    if (flavor := version_flavor(tag)) is not None:
+        return TagReading("version", flavor)
+    if tag == "latest":
+        return TagReading("floating", "")
+    if tag.startswith("latest-") and _is_flavor_word(tag[len("latest-") :]):
+        return TagReading("floating", tag[len("latest-") :])
+    return TagReading("other", None)
+
+
+def is_immutable_anywhere(tag: str) -> bool:
+    """Whether any flavor's scheme writes `tag` once (version, SHA, per-arch, event)."""
+    return read_tag(tag).kind in IMMUTABLE_KINDS
 
 
 @dataclass(frozen=True)
@@ -64,8 +152,21 @@ class TagScheme:
     def latest(self) -> str:
         return self._join("latest", self.flavor)
 
-    def yank_marker(self, version: Version) -> str:
-        return self._join(str(version), self.flavor, YANK_SUFFIX)
+    def yank_marker(self, version: Version, generation: int = 1) -> str:
+        word = YANK_SUFFIX if generation == 1 else f"{generation}_{YANK_SUFFIX}"
+        return self._join(str(version), self.flavor, word)
+
+    def restore_marker(self, version: Version, generation: int) -> str:
+        return self._join(str(version), self.flavor, f"{generation}_{RESTORE_SUFFIX}")
+
+    def event_of(self, tag: str) -> Event | None:
+        """The yank or restore of this flavor's version that an event tag records, else None."""
+        rest, _, last = tag.rpartition("-")
+        event = _event(last)
+        if event is None or rest.startswith("v"):
+            return None
+        version = self._strip_suffix(rest, self._suffix)
+        return None if version is None else Event(version, *event)
 
     def version_of(self, tag: str) -> Version | None:
         """The version a multi-arch version tag (`N-F`, `vN-F`) names, else None."""
@@ -86,22 +187,9 @@ class TagScheme:
         return (
             self.version_of(tag) is not None
             or tag.startswith(self._sha_prefix)
-            or tag.rsplit("-", 1)[-1] == YANK_SUFFIX
+            or _event(tag.rsplit("-", 1)[-1]) is not None
             or self.is_per_arch(tag)
         )
-
-    def catalog(self, tags: Iterable[str]) -> Catalog:
-        """What a repository's tag list says about this flavor's releases."""
-        catalog = Catalog()
-        marker_suffix = f"{self._suffix}-{YANK_SUFFIX}"
-        for tag in tags:
-            if tag.startswith("v"):
-                continue  # every release has the unprefixed twin, so read that one
-            if (yanked := self._strip_suffix(tag, marker_suffix)) is not None:
-                catalog.yanked.add(yanked)
-            elif (version := self.version_of(tag)) is not None:
-                catalog.versions.add(version)
-        return catalog
 
     @property
     def _sha_prefix(self) -> str:
@@ -143,23 +231,6 @@ class TagScheme:
                     "characters or otherwise invalid",
                 )
         return tags
-
-
-@dataclass
-class Catalog:
-    versions: set[Version] = field(default_factory=set)
-    yanked: set[Version] = field(default_factory=set)
-
-    def is_live(self, version: Version) -> bool:
-        """Whether `latest` may carry this version: stable and not yanked by a rollback."""
-        return version.stable and version not in self.yanked
-
-    def live(self) -> list[Version]:
-        return sorted(v for v in self.versions if self.is_live(v))
-
-    def newest_stable(self) -> Version | None:
-        """The version `latest` should carry: the newest live one."""
-        return max(self.live(), default=None)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,245 @@
+"""The rollback rule over generated registry states, on a real registry (issue 14).
+
+Each example seeds a fresh repository by raw HTTP: releases of two flavors (production ''
+and workers), some as this pipeline's indexes and some as single-platform images (what the
+old workflow left), prereleases, versions of one commit sharing their index, yank and
+restore events, a floating tag anywhere (or on another image), and the `docs` image's tags.
+Then, for each flavor:
+- `status`'s rollback candidates equal an oracle computed here from the seeded state, and
+  equal the versions `promote --from` takes that its dry run would neither restore nor leave
+  in place, older than latest's: one set, read two ways;
+- `promote --from` takes every stable release of the flavor and nothing of the other's;
+- a real promote writes exactly what its dry run said, only the flavor's floating tag and
+  new event tags: no tag that existed before, of any flavor, is ever overwritten (PUTs
+  recorded at the proxy), and the docs tags are untouched.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from dataclasses import dataclass
+
+import anyio
+from conftest import ProxyFactory
+from history import DOCS_TAGS, image, seed_docs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from seeding import digest_of
+from support.images import OCI_INDEX, OCI_MANIFEST, fetch_raw, put_manifest_raw, tag_digests
+from support.proxy import WRITE_METHODS
+from support.registry import Registry
+
+from release_pipeline.errors import InvalidInput, RegistryError
+from release_pipeline.promote import promote
+from release_pipeline.registry import RegistryClient
+from release_pipeline.report import PromoteReport
+from release_pipeline.specs import promote_spec, status_spec
+from release_pipeline.status import status
+from release_pipeline.versions import Version
+
+FLAVORS = ("", "workers")
+VERSIONS = ("0.9.0", "1.0.0", "1.0.1", "1.1.0-rc.1", "1.1.0", "2.0.0")
+_repos = itertools.count()
+
+
+@dataclass(frozen=True)
+class Release:
+    flavor: str
+    version: str
+    commit: int
+    events: int  # yank, restore, yank, ... : how many were written
+
+
+@dataclass(frozen=True)
+class State:
+    releases: tuple[Release, ...]
+    indexed: frozenset[int]  # commits released as an index (else a single-platform image)
+    latest: dict[str, int | None]  # flavor -> index into its releases; -1: the docs image
+
+
+@st.composite
+def states(draw: st.DrawFn) -> State:
+    releases = []
+    for flavor in FLAVORS:
+        versions = draw(st.lists(st.sampled_from(VERSIONS), unique=True, max_size=5))
+        for version in versions:
+            commit = draw(st.integers(0, 3))
+            events = draw(st.integers(0, 3)) if Version.parse(version).stable else 0
+            releases.append(Release(flavor, version, commit, events))
+    indexed = draw(st.frozensets(st.integers(0, 3)))
+    latest = {}
+    for flavor in FLAVORS:
+        mine = [r for r in releases if r.flavor == flavor]
+        latest[flavor] = draw(st.one_of(st.none(), st.integers(-1, len(mine) - 1)))
+    return State(tuple(releases), indexed, latest)
+
+
+def version_tag(flavor: str, version: str, prefix: str = "") -> str:
+    return f"{prefix}{version}" + (f"-{flavor}" if flavor else "")
+
+
+def event_tags(flavor: str, version: str, events: int) -> list[str]:
+    base = version_tag(flavor, version)
+    names = []
+    for n in range(1, events + 1):
+        generation = (n + 1) // 2
+        if n % 2:
+            names.append(f"{base}-yanked" if generation == 1 else f"{base}-{generation}_yanked")
+        else:
+            names.append(f"{base}-{generation}_restored")
+    return names
+
+
+def seed(host: str, repo: str, state: State) -> dict[str, str]:
+    """Write the state; returns 'flavor/version' -> the digest its version tags hold."""
+    seed_docs(host, repo)
+    top: dict[tuple[str, int], tuple[bytes, str]] = {}
+    for r in state.releases:
+        key = (r.flavor, r.commit)
+        if key in top:
+            continue
+        raw = image(host, repo, f"{r.flavor}:{r.commit}", labels={})
+        if r.commit in state.indexed:
+            put_manifest_raw(host, repo, digest_of(raw), raw, OCI_MANIFEST)
+            child = {"mediaType": OCI_MANIFEST, "digest": digest_of(raw), "size": len(raw)}
+            child["platform"] = {"architecture": "arm64", "os": "linux"}
+            index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [child]}
+            top[key] = (json.dumps(index).encode(), OCI_INDEX)
+        else:
+            top[key] = (raw, OCI_MANIFEST)
+    digests = {}
+    for r in state.releases:
+        raw, media_type = top[(r.flavor, r.commit)]
+        names = [version_tag(r.flavor, r.version), version_tag(r.flavor, r.version, "v")]
+        for name in names + event_tags(r.flavor, r.version, r.events):
+            put_manifest_raw(host, repo, name, raw, media_type)
+        digests[f"{r.flavor}/{r.version}"] = digest_of(raw)
+    for flavor, where in state.latest.items():
+        mine = [r for r in state.releases if r.flavor == flavor]
+        floating = "latest" + (f"-{flavor}" if flavor else "")
+        if where == -1:
+            body, media_type, _ = fetch_raw(host, repo, "docs")
+            put_manifest_raw(host, repo, floating, body, media_type)
+        elif where is not None:
+            put_manifest_raw(host, repo, floating, *top[(flavor, mine[where].commit)])
+    return digests
+
+
+def oracle(state: State, digests: dict[str, str], flavor: str, held: str | None) -> list[str]:
+    """The rollback candidates, from the seeded state alone (newest first)."""
+    mine = [r for r in state.releases if r.flavor == flavor]
+    digest = {r.version: digests[f"{flavor}/{r.version}"] for r in mine}
+    marked = {r.version for r in mine if r.events % 2}
+    yanked_digests = {digest[v] for v in marked}
+    live = [
+        r.version
+        for r in mine
+        if Version.parse(r.version).stable and digest[r.version] not in yanked_digests
+    ]
+    sharing = sorted((Version.parse(v) for v, d in digest.items() if d == held), reverse=True)
+    current = next((v for v in sharing if v.stable), sharing[0] if sharing else None)
+    chosen = [
+        v for v in live if (current is None or Version.parse(v) < current) and digest[v] != held
+    ]
+    return sorted(chosen, key=Version.parse, reverse=True)
+
+
+async def dry_run(host: str, repo: str, source: str, flavor: str) -> PromoteReport | str:
+    """The dry run's report, or 'invalid' (exit 2) / 'refused' (exit 1)."""
+    try:
+        spec = promote_spec(f"{host}/{repo}", source, flavor=flavor)
+        async with RegistryClient(host, secure=False, push=False) as client:
+            return await promote(spec, client, dry_run=True)
+    except InvalidInput:
+        return "invalid"
+    except RegistryError:
+        return "refused"
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(state=states(), pick=st.integers(0, 10))
+def test_candidates_are_what_promote_takes_and_no_verb_overwrites_an_immutable_tag(
+    registry: Registry, proxy_factory: ProxyFactory, state: State, pick: int
+) -> None:
+    host, repo = registry.host, f"rule/state{next(_repos)}"
+    digests = seed(host, repo, state)
+    anyio.run(_check, host, repo, state, digests, pick, proxy_factory)
+
+
+async def _check(
+    host: str,
+    repo: str,
+    state: State,
+    digests: dict[str, str],
+    pick: int,
+    proxy_factory: ProxyFactory,
+) -> None:
+    for flavor in FLAVORS:
+        other = next(f for f in FLAVORS if f != flavor)
+        async with RegistryClient(host, secure=False, push=False) as client:
+            report = await status(status_spec(f"{host}/{repo}", flavor), client)
+        held = report.latest.digest
+        listed = [v.version for v in report.versions]
+        mine = sorted(
+            (r.version for r in state.releases if r.flavor == flavor),
+            key=Version.parse,
+            reverse=True,
+        )
+        assert listed == mine  # nothing of the other flavor or of docs
+        assert report.rollback_candidates == oracle(state, digests, flavor, held)
+
+        stable_taken, by_promote = [], []
+        for version in mine:
+            dry = await dry_run(host, repo, version, flavor)
+            if not Version.parse(version).stable:
+                assert dry == "refused", version
+                continue
+            assert isinstance(dry, PromoteReport), (version, dry)
+            stable_taken.append(version)
+            current = report.latest.version
+            below = current is None or Version.parse(version) < Version.parse(current)
+            if not dry.restored and below and dry.digest != held:
+                by_promote.append(version)
+        assert by_promote == report.rollback_candidates
+        for r in state.releases:
+            if r.flavor == other and f"{flavor}/{r.version}" not in digests:
+                assert await dry_run(host, repo, r.version, flavor) == "invalid"
+            if r.flavor == other and other:  # a production tag is a bare version: see above
+                foreign = version_tag(other, r.version)
+                assert await dry_run(host, repo, foreign, flavor) == "invalid", foreign
+
+        if stable_taken:
+            await _real_run(
+                host, repo, stable_taken[pick % len(stable_taken)], flavor, proxy_factory
+            )
+
+
+async def _real_run(
+    host: str, repo: str, version: str, flavor: str, proxy_factory: ProxyFactory
+) -> None:
+    before = tag_digests(host, repo)
+    dry = await dry_run(host, repo, version, flavor)
+    assert isinstance(dry, PromoteReport)
+    proxy = proxy_factory(host)
+    spec = promote_spec(f"{proxy.host}/{repo}", version, flavor=flavor)
+    async with RegistryClient(proxy.host, secure=False) as client:
+        done = await promote(spec, client)
+    put = [p.rsplit("/", 1)[1] for m, p in proxy.counted() if m in WRITE_METHODS]
+    assert sorted(put) == sorted(done.written) == sorted(dry.written)
+    assert done.tags == dry.tags and done.yanked == dry.yanked
+    floating = "latest" + (f"-{flavor}" if flavor else "")
+    suffix = f"-{flavor}" if flavor else ""
+    event = re.compile(
+        r"[0-9][0-9A-Za-z.-]*" + re.escape(suffix) + r"-(?:[0-9]+_)?(?:yanked|restored)"
+    )
+    for name in put:
+        assert name == floating or (name not in before and event.fullmatch(name)), name
+    after = tag_digests(host, repo)
+    assert {t: after[t] for t in DOCS_TAGS} == {t: before[t] for t in DOCS_TAGS}
+    assert {t: d for t, d in after.items() if before.get(t) != d} == done.tags
