@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
+from support.fixture_repo import copy_fixture
 from support.workflows import FAKE_DAGGER, REUSABLE, ROOT, load, parse_outputs, triggers
 
 CANARY_TOKEN = "canary-token-5f1d"
@@ -117,7 +118,7 @@ def substitute(value: Any, ctx: dict[str, Any]) -> Any:
     """A YAML value with `${{ }}` in it: typed if it is one expression, else text."""
     if not isinstance(value, str) or "${{" not in value:
         return value
-    whole = re.fullmatch(r"\$\{\{(.*?)\}\}", value.strip(), flags=re.DOTALL)
+    whole = re.fullmatch(r"\$\{\{((?:(?!\}\}).)*)\}\}", value.strip(), flags=re.DOTALL)
     if whole:
         return evaluate(whole.group(1), ctx)
     return re.sub(
@@ -206,7 +207,7 @@ class Run:
     reusable: dict[str, Any]
     inputs: dict[str, Any]
     jobs: dict[str, list[JobRun]]
-    tool_calls: list[list[str]]  # release-pipeline argv, in order
+    tool_calls: list[list[str]]  # [command, *argv] of every stood-in command, in order
     installs: list[str]  # what the install step would have pip-installed
 
     def job(self, name: str) -> JobRun:
@@ -262,13 +263,15 @@ def run_caller(
     ref_type: str = "tag",
     real_preflight: bool = False,
     extra_env: dict[str, str] | None = None,
+    stand_ins: tuple[str, ...] = (),
 ) -> Run:
-    """Run the caller's reusable workflow for a tag push (ref_name) or a dispatch (dispatch)."""
+    """Run the caller's reusable workflow for a tag push (ref_name) or a dispatch (dispatch).
+    `stand_ins` names commands (colima, docker) replaced by recorders in Run.tool_calls."""
     caller = load(caller_path)
     dispatch = dispatch or {}
     received, reusable = call_inputs(caller, dispatch)
     uses, _ = _uses(caller)
-    path, ref = uses.split("@", 1)
+    ref = uses.split("@", 1)[1]
     claims = {"job_workflow_ref": uses, "job_workflow_sha": ref if len(ref) == 40 else "f" * 40}
     bin_dir = tmp_path / "runner-bin"
     bin_dir.mkdir(exist_ok=True)
@@ -278,7 +281,8 @@ def run_caller(
     log.write_text("")
     tools = tmp_path / "tool_calls.jsonl"
     tools.write_text("")
-    (bin_dir / "cosign").write_text("#!/bin/sh\nexit 0\n")
+    for tool in ("cosign", *stand_ins):
+        (bin_dir / tool).write_text(RECORD_TOOL.format(python=sys.executable, log=str(tools)))
     for f in bin_dir.iterdir():
         f.chmod(0o755)
     github = {
@@ -297,7 +301,7 @@ def run_caller(
             needs_ctx = {n: {"outputs": run.jobs[n][0].outputs} for n in needs if n in run.jobs}
             ctx = {**base, "needs": needs_ctx, "env": {}}
             ctx["env"] = {k: as_env(substitute(v, ctx)) for k, v in reusable["env"].items()}
-            blocked = any(all(r.status != "success" for r in run.jobs.get(n, [])) for n in needs)
+            blocked = any(any(r.status != "success" for r in run.jobs.get(n, [])) for n in needs)
             if blocked or ("if" in job and not substitute("${{ " + job["if"] + " }}", ctx)):
                 run.jobs[name] = [JobRun(name, {}, None, None, status="skipped")]
                 continue
@@ -320,20 +324,20 @@ def run_caller(
                     )
                 )
             run.jobs[name] = runs
-    del path
     run.tool_calls = [json.loads(line) for line in tools.read_text().splitlines()]
     return run
 
 
+# A recorder for any other command (release-pipeline, colima, docker): logs its name and argv.
 RECORD_TOOL = """#!{python}
 import json, os, sys
 with open({log!r}, "a") as f:
-    f.write(json.dumps(sys.argv[1:]) + "\\n")
+    f.write(json.dumps([os.path.basename(sys.argv[0]), *sys.argv[1:]]) + "\\n")
 """
 REAL_TOOL = """#!{python}
 import json, os, sys
 with open({log!r}, "a") as f:
-    f.write(json.dumps(sys.argv[1:]) + "\\n")
+    f.write(json.dumps([os.path.basename(sys.argv[0]), *sys.argv[1:]]) + "\\n")
 os.environ["PYTHONPATH"] = {src!r}
 os.execv(sys.executable, [sys.executable, "-m", "release_pipeline", *sys.argv[1:]])
 """
@@ -420,6 +424,9 @@ def _run_job(
                 json.loads(line)["argv"] for line in log.read_text().splitlines()[before:]
             ]
         result.steps.append(StepResult(step_name, status, text))
+        added = [line for line in gh_path.read_text().splitlines() if line]
+        path = ":".join([*reversed(added), path]) if added else path
+        gh_path.write_text("")
         if status == "failure":
             result.status = "failure"
     result.summary = summary.read_text()
@@ -444,3 +451,39 @@ def _action(step: dict[str, Any], ctx: dict[str, Any], repo: Path) -> tuple[str,
         )
         return ("success" if done.returncode == 0 else "failure"), done.stdout + done.stderr
     return "success", f"({action}: stood in, nothing run)"
+
+
+# --- the scratch repository -----------------------------------------------------------------
+
+
+def git(repo: Path, *args: str, date: str = "2026-04-22T16:30:00+00:00") -> str:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(repo),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "GIT_COMMITTER_DATE": date,
+        "GIT_AUTHOR_DATE": date,
+    }
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def testplanit_repo(dest: Path, tags: tuple[str, ...] = ("v0.22.8",)) -> Path:
+    """A git repository of the TestPlanIt-shaped fixture: one commit carrying `tags`, then main
+    moves on (so a dispatch's branch head is never the tag's commit)."""
+    copy_fixture(dest)
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A", "-f")
+    git(dest, "commit", "-q", "-m", "release")
+    for tag in tags:
+        git(dest, "tag", "-a", tag, "-m", tag)
+    (dest / "CHANGELOG.md").write_text("next\n")
+    git(dest, "add", "CHANGELOG.md")
+    git(dest, "commit", "-q", "-m", "after", date="2026-04-23T10:00:00+00:00")
+    return dest
