@@ -474,7 +474,7 @@ def git(repo: Path, *args: str, date: str = "2026-04-22T16:30:00+00:00") -> str:
     return done.stdout.strip()
 
 
-def testplanit_repo(dest: Path, tags: tuple[str, ...] = ("v0.22.8",)) -> Path:
+def fixture_git_repo(dest: Path, tags: tuple[str, ...] = ("v0.22.8",)) -> Path:
     """A git repository of the TestPlanIt-shaped fixture: one commit carrying `tags`, then main
     moves on (so a dispatch's branch head is never the tag's commit)."""
     copy_fixture(dest)
