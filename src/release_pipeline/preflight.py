@@ -225,7 +225,8 @@ class _Checker:
                 for mount in df.run_mounts(ins):
                     if mount.get("type", "bind") == "bind" and "from" not in mount:
                         source = mount.get("source", mount.get("src", "."))
-                        await self.source(source, ins.line, f"RUN --mount source {source!r}", scope)
+                        what = f"RUN --mount source {shown(source)!r}"
+                        await self.source(source, ins.line, what, scope)
         self.scopes[stage.index] = scope
 
     def _scope_of(self, stage: df.Stage) -> df.Scope | None:
@@ -237,7 +238,8 @@ class _Checker:
         for source in copy.sources:
             if copy.keyword == "ADD" and ("://" in source or source.startswith("git@")):
                 continue
-            await self.source(source, copy.line, f"{copy.keyword} source {source!r}", scope)
+            what = f"{copy.keyword} source {shown(source)!r}"
+            await self.source(source, copy.line, what, scope)
 
     async def source(self, raw: str, line: int, what: str, scope: df.Scope) -> None:
         expanded, unknown = scope.expand(raw)
@@ -248,6 +250,8 @@ class _Checker:
                 "builder"
             )
             return
+        if expanded != raw:
+            what += f" ({shown(expanded)})"
         # BuildKit joins a source to the context root: a leading '/', './' or '..' stays inside.
         path = go_clean("/" + expanded).lstrip("/")
         self.report.checked += 1
@@ -265,7 +269,7 @@ class _Checker:
             self.problem(
                 line,
                 f"{what} is excluded by {self.rules.source} (line {rule.line}: "
-                f"{rule.pattern!r}), so the builder never receives it",
+                f"{shown(rule.pattern)!r}), so the builder never receives it",
             )
 
     async def wildcard(self, path: str, line: int, what: str) -> None:
