@@ -17,6 +17,7 @@ import anyio
 from .auth import Credentials
 from .errors import InvalidInput, ReleaseError
 from .inputs import DEFAULT_FLAVOR, DEFAULT_PLATFORMS, ImageRef, parse_source_url
+from .preflight import add_preflight_parser, preflight_main
 from .promote import promote
 from .registry import RegistryClient
 from .release import merge, plan
@@ -74,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
     text = "show where latest-FLAVOR points, the versions and the rollback candidates"
     verb = verbs.add_parser("status", parents=[common], help=text, description=text)
     verb.add_argument("--limit", default="20", help="versions shown, newest first (default 20)")
+    add_preflight_parser(verbs)
     return top
 
 
@@ -127,6 +129,8 @@ async def execute(
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "preflight":  # reads a local checkout, no registry
+        return preflight_main(args)
     try:
         report = anyio.run(execute, args, os.environ.get(PASSWORD_ENV))
     except InvalidInput as exc:
