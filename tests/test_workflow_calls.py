@@ -157,6 +157,7 @@ def test_the_module_and_the_preflight_install_use_the_callers_one_pin(
         "preflight",
         *["--context", ".", "--dockerfile", "testplanit/Dockerfile"],
         *["--target", "production", "--target", "workers"],
+        *["--build-arg", "BASE_DOMAIN=testplanit.com"],
     ]
 
 
@@ -244,7 +245,9 @@ def test_a_beta_is_published_when_asked_and_never_told_to_move_a_floating_tag(
     repo: Path, tmp_path: Path
 ) -> None:
     caller = derived_caller(tmp_path, SAAS, **{"publish-prereleases": True})
-    run = run_caller(caller, repo, tmp_path, dispatch={"tag": "v1.0.0-beta.1"}, stand_ins=("colima", "docker"))
+    run = run_caller(
+        caller, repo, tmp_path, dispatch={"tag": "v1.0.0-beta.1"}, stand_ins=("colima", "docker")
+    )
     assert run.job("resolve").outputs["publish"] == "true"
     merges = calls_of(run, "merge")
     assert [m.args["version"] for m in merges] == [["v1.0.0-beta.1"]] * 2
@@ -294,7 +297,12 @@ def test_a_release_whose_source_fails_preflight_builds_nothing(repo: Path, tmp_p
     assert resolve.status == "failure"
     (failed,) = [s for s in resolve.steps if s.status == "failure"]
     assert failed.name == "Preflight the Dockerfile against the checked-out tag"
-    assert "cli/package.json" in failed.log
+    dockerfile = (repo / "testplanit" / "Dockerfile").read_text().splitlines()
+    line = 1 + next(i for i, text in enumerate(dockerfile) if "COPY cli/package.json" in text)
+    assert (
+        f"::error file=testplanit/Dockerfile,line={line}::preflight: COPY source "
+        "'cli/package.json' not found" in failed.log
+    )
     assert [e.status for e in run.jobs["publish"]] == ["skipped"]
     assert run.calls == []
 
@@ -335,7 +343,11 @@ def test_the_summary_reproduces_the_run_on_a_laptop(
     done = subprocess.run(
         ["bash", "-c", command],
         cwd=clone,
-        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "FAKE_DAGGER_LOG": str(log)},
+        env={
+            "PATH": f"{bin_dir}:/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "FAKE_DAGGER_LOG": str(log),
+        },
         capture_output=True,
         text=True,
         timeout=60,
@@ -370,7 +382,7 @@ def test_the_command_is_printed_even_when_preflight_fails(repo: Path, tmp_path: 
     git(repo, "tag", "-a", "v0.22.9", "-m", "v0.22.9")
     run = run_caller(SAAS, repo, tmp_path, ref_name="v0.22.9", real_preflight=True)
     assert run.job("resolve").status == "failure"
-    words = shlex.split(printed_command(run).split("&&")[0])
+    words = shlex.split(printed_command(run).split(" \\\n  && ")[0])
     assert words == ["git", "checkout", "--detach", git(repo, "rev-parse", "v0.22.9^{commit}")]
 
 

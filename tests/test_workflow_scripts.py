@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.actions_runner import OIDC_REQUEST_TOKEN, git, oidc_server, fixture_git_repo
+from support.actions_runner import OIDC_REQUEST_TOKEN, fixture_git_repo, git, oidc_server
 from support.fixture_repo import copy_fixture
 from support.workflows import SAAS, SELFHOST, StepRun, load, run_step, step_named
 
@@ -61,7 +61,7 @@ def test_pin_reads_the_module_commit_from_the_token(
         ({"job_workflow_ref": f"{CALLED}@{'a' * 40}", "job_workflow_sha": SHA}, "full commit"),
         ({"job_workflow_ref": f"{CALLED}@{SHA}"}, "no job_workflow_sha"),
         ({"job_workflow_ref": f"{CALLED}@{SHA}", "job_workflow_sha": "main"}, "job_workflow_sha"),
-        ({"job_workflow_ref": f"a/b;id/.github/workflows/r.yml@{SHA}", "job_workflow_sha": SHA}, ""),
+        ({"job_workflow_ref": f"a/b;i/.github/workflows/r.yml@{SHA}", "job_workflow_sha": SHA}, ""),
         ({"job_workflow_ref": f"a/b/release.yml@{SHA}", "job_workflow_sha": SHA}, ""),
         ({"job_workflow_sha": SHA}, "job_workflow_ref"),
     ],

@@ -3,7 +3,8 @@ actionlint-clean, pinned, least-privilege.
 
 actionlint (with shellcheck) runs through ci/actionlint on every file and, for the reusable
 workflows, on a copy whose SHA-pinned actions are replaced by their major version, because
-actionlint checks an action's inputs only for a version ref it knows. Deliberately broken copies prove both lints really lint.
+actionlint checks an action's inputs only for a version ref it knows. Deliberately broken copies
+prove both lints really lint.
 Their shape is in tests/test_workflow_shape.py, their scripts run for real in
 tests/test_workflow_scripts.py and tests/test_workflow_calls.py.
 """
@@ -21,11 +22,11 @@ from typing import Any
 import pytest
 from support.workflows import (
     CALLERS,
-    as_list,
     RELEASE,
     ROLLBACK,
     ROOT,
     WORKFLOWS,
+    as_list,
     load,
     steps,
     uses,
@@ -67,7 +68,9 @@ UNKNOWN_TO_ACTIONLINT = {
 }
 PIN = re.compile(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$", re.MULTILINE)
 # How a caller names a reusable workflow of this repository: by full commit SHA.
-CALL = re.compile(r"[\w.-]+/release-pipeline/\.github/workflows/(release|rollback)\.yml@[0-9a-f]{40}")
+CALL = re.compile(
+    r"[\w.-]+/release-pipeline/\.github/workflows/(release|rollback)\.yml@[0-9a-f]{40}"
+)
 REUSABLE_WORKFLOWS = [RELEASE, ROLLBACK]
 TAGS_GROUP = "release-pipeline-tags-${{ inputs.image }}"
 TOKEN = re.compile(r"secrets\.|github\.token")
@@ -344,7 +347,8 @@ def test_least_privilege_permissions(workflow: Path) -> None:
             assert name in ("pin", "attest")
             for step in job["steps"]:
                 text = step.get("run", "") + step.get("uses", "")
-                assert not re.search(r"dagger |release-pipeline preflight|pip install|\$PREPARE|checkout", text)
+                code = r"dagger |release-pipeline preflight|pip install|\$PREPARE|checkout"
+                assert not re.search(code, text)
 
 
 def test_release_and_rollback_share_one_tag_writing_group(

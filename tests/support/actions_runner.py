@@ -152,7 +152,7 @@ def oidc_server(claims: dict[str, str]) -> Iterator[str]:
     )
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:  # http.server's name
             ok = self.headers.get("Authorization") == f"bearer {OIDC_REQUEST_TOKEN}"
             body = json.dumps({"value": jwt}).encode() if ok else b"{}"
             self.send_response(200 if ok else 401)
@@ -358,7 +358,10 @@ def _run_job(
     run: Run,
 ) -> JobRun:
     result = JobRun(
-        name, ctx["matrix"], substitute(job["runs-on"], ctx), substitute(job["timeout-minutes"], ctx)
+        name,
+        ctx["matrix"],
+        substitute(job["runs-on"], ctx),
+        substitute(job["timeout-minutes"], ctx),
     )
     ctx = {**ctx, "steps": {}}
     work = tmp_path / f"job-{name}-{len(run.jobs.get(name, []))}-{os.getpid()}"
@@ -368,7 +371,7 @@ def _run_job(
     gh_path = work / "path"
     gh_path.write_text("")
     path = f"{bin_dir}:{os.environ['PATH']}"
-    oidc = "write" == job.get("permissions", {}).get("id-token")
+    oidc = job.get("permissions", {}).get("id-token") == "write"
     for step in job["steps"]:
         step_name = str(step.get("name", step.get("uses", "")))
         if result.status == "failure" or (
@@ -376,16 +379,16 @@ def _run_job(
         ):
             result.steps.append(StepResult(step_name, "skipped"))
             continue
-        env = {**ctx["env"], **{k: as_env(substitute(v, ctx)) for k, v in step.get("env", {}).items()}}
+        step_env = {k: as_env(substitute(v, ctx)) for k, v in step.get("env", {}).items()}
+        env = {**ctx["env"], **step_env}
         if "uses" in step:
             status, text = _action(step, ctx, repo)
         elif step_name.startswith("Install release-pipeline"):
-            run.installs.append(
-                f"git+https://github.com/{env['REPOSITORY']}@{env['MODULE_SHA']}"
-            )
+            run.installs.append(f"git+https://github.com/{env['REPOSITORY']}@{env['MODULE_SHA']}")
             body = REAL_TOOL if real_preflight else RECORD_TOOL
             tool = bin_dir / "release-pipeline"
-            tool.write_text(body.format(python=sys.executable, log=str(tools), src=str(ROOT / "src")))
+            src = str(ROOT / "src")
+            tool.write_text(body.format(python=sys.executable, log=str(tools), src=src))
             tool.chmod(0o755)
             status, text = "success", "(installed the stand-in release-pipeline)"
         else:
@@ -431,9 +434,7 @@ def _run_job(
             result.status = "failure"
     result.summary = summary.read_text()
     if result.status == "success":
-        result.outputs = {
-            k: as_env(substitute(v, ctx)) for k, v in job.get("outputs", {}).items()
-        }
+        result.outputs = {k: as_env(substitute(v, ctx)) for k, v in job.get("outputs", {}).items()}
     return result
 
 
