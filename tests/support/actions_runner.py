@@ -3,7 +3,7 @@ for the parts that decide anything: every `run:` script executes for real in bas
 git repository, jobs in order, matrix jobs once per entry, `if:` conditions, job outputs and
 `needs` wired through. Only what needs GitHub is stood in for:
 
-- `${{ }}` expressions: a small evaluator for the forms the workflows use (context paths, string
+- `${{ }}` expressions: tests/support/expressions.py, a small evaluator for the forms used
   literals, `||`, `==`, `!=`, `fromJSON(...)[...]`);
 - the actions: `actions/checkout` becomes `git checkout --detach REF` in the scratch repository;
   the Dagger CLI install, the registry login, attestation and the cosign install do nothing;
@@ -20,7 +20,6 @@ import base64
 import itertools
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
+from support.expressions import as_env, substitute
 from support.fixture_repo import copy_fixture
 from support.workflows import FAKE_DAGGER, REUSABLE, ROOT, load, parse_outputs, triggers
 
@@ -38,103 +38,6 @@ CANARY_TOKEN = "canary-token-5f1d"
 ACTOR = "octo[bot]"
 REPOSITORY = "TestPlanIt/testplanit"
 OIDC_REQUEST_TOKEN = "oidc-request-token-77aa"
-
-# --- expressions ----------------------------------------------------------------------------
-
-_TOKEN = re.compile(
-    r"\s*(\|\||&&|==|!=|\(|\)|\[|\]|'(?:[^']|'')*'|[A-Za-z_][A-Za-z0-9_.-]*|[0-9]+)"
-)
-
-
-def _tokens(text: str) -> list[str]:
-    out, pos = [], 0
-    text = text.strip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        assert m, f"cannot read expression {text!r} at {pos}"
-        out.append(m.group(1))
-        pos = m.end()
-    return out
-
-
-def _lookup(ctx: dict[str, Any], path: str) -> Any:
-    node: Any = ctx
-    for part in path.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
-
-def evaluate(expression: str, ctx: dict[str, Any]) -> Any:
-    """One `${{ }}` body."""
-    tokens = _tokens(expression)
-
-    def atom() -> Any:
-        tok = tokens.pop(0)
-        if tok == "(":
-            value = disjunction()
-            assert tokens.pop(0) == ")"
-        elif tok.startswith("'"):
-            value = tok[1:-1].replace("''", "'")
-        elif tok.isdigit():
-            value = int(tok)
-        elif tok in ("true", "false"):
-            value = tok == "true"
-        elif tok == "fromJSON":
-            assert tokens.pop(0) == "("
-            value = json.loads(str(disjunction()))
-            assert tokens.pop(0) == ")"
-        else:
-            value = _lookup(ctx, tok)
-        while tokens and tokens[0] == "[":
-            tokens.pop(0)
-            key = disjunction()
-            assert tokens.pop(0) == "]"
-            value = value.get(key) if isinstance(value, dict) else None
-        return value
-
-    def comparison() -> Any:
-        left = atom()
-        if tokens and tokens[0] in ("==", "!="):
-            op = tokens.pop(0)
-            right = atom()
-            equal = as_env(left) == as_env(right)
-            return equal if op == "==" else not equal
-        return left
-
-    def disjunction() -> Any:
-        value = comparison()
-        while tokens and tokens[0] == "||":
-            tokens.pop(0)
-            other = comparison()
-            value = value if value not in ("", None, False, 0) else other
-        return value
-
-    result = disjunction()
-    assert not tokens, f"unread {tokens} in {expression!r}"
-    return result
-
-
-def substitute(value: Any, ctx: dict[str, Any]) -> Any:
-    """A YAML value with `${{ }}` in it: typed if it is one expression, else text."""
-    if not isinstance(value, str) or "${{" not in value:
-        return value
-    whole = re.fullmatch(r"\$\{\{((?:(?!\}\}).)*)\}\}", value.strip(), flags=re.DOTALL)
-    if whole:
-        return evaluate(whole.group(1), ctx)
-    return re.sub(
-        r"\$\{\{(.*?)\}\}", lambda m: as_env(evaluate(m.group(1), ctx)), value, flags=re.DOTALL
-    )
-
-
-def as_env(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
-
 
 # --- the OIDC token endpoint ----------------------------------------------------------------
 
