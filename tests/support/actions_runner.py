@@ -4,7 +4,7 @@ git repository, jobs in order, matrix jobs once per entry, `if:` conditions, job
 `needs` wired through. Only what needs GitHub is stood in for:
 
 - `${{ }}` expressions: tests/support/expressions.py, a small evaluator for the forms used
-  literals, `||`, `==`, `!=`, `fromJSON(...)[...]`);
+  (context paths, literals, `||`, `==`, `!=`, `fromJSON(...)[...]`);
 - the actions: `actions/checkout` becomes `git checkout --detach REF` in the scratch repository;
   the Dagger CLI install, the registry login, attestation and the cosign install do nothing;
   `dagger` and `cosign` are recorders on PATH (tests/support/workflows.py, FAKE_DAGGER);
