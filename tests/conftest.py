@@ -121,11 +121,11 @@ def two_arch_images() -> Callable[..., dict[str, str]]:
 
 @pytest.fixture
 def release() -> dict[str, Any]:
-    """ci/github/release.yml, parsed (read-only)."""
+    """The reusable release workflow, .github/workflows/release.yml, parsed (read-only)."""
     return load(RELEASE)
 
 
 @pytest.fixture
 def rollback() -> dict[str, Any]:
-    """ci/github/rollback.yml, parsed (read-only)."""
+    """The reusable rollback workflow, .github/workflows/rollback.yml, parsed (read-only)."""
     return load(ROLLBACK)

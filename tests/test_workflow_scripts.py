@@ -1,38 +1,97 @@
-"""The release workflow's scripts that decide what is built, run for real in bash.
+"""The reusable workflows' scripts that decide anything, run for real in bash, one step at a time:
 
-- resolve: tag validation, the settings block turned into the matrices, the tag's own commit and
-  commit time (in a scratch git repository);
-- publish: the moved-tag check and TestPlanIt's preparation steps.
+- pin: the module commit read from a JWT served by a loopback OIDC endpoint;
+- resolve: tag validation and the prerelease gate, every input validated with an error naming
+  it, the tag's own commit and commit time (in a scratch git repository);
+- publish: the moved-tag check; TestPlanIt's preparation on the fixture repository.
 
-The steps that run `dagger call` are in tests/test_workflow_calls.py.
+Whole runs of the callers (every job, the `dagger call` lines) are in test_workflow_calls.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.workflows import (
-    StepRun,
-    run_step,
-    step_named,
-)
+from support.actions_runner import OIDC_REQUEST_TOKEN, fixture_git_repo, git, oidc_server
+from support.fixture_repo import copy_fixture
+from support.workflows import SAAS, SELFHOST, StepRun, load, run_step, step_named
 
 SHA = "c804cace" + "5" * 32
-EPOCH = "1776873600"
-MODULE = "github.com/OWNER/release-pipeline@" + "ab" * 20
+CALLED = "OWNER/release-pipeline/.github/workflows/release.yml"
 
 
-# --- resolve: the tag -----------------------------------------------------------------------
+# --- pin ------------------------------------------------------------------------------------
+
+
+def pin(wf: dict[str, Any], tmp_path: Path, claims: dict[str, str], **env: str) -> StepRun:
+    step = step_named(wf["jobs"]["pin"], "OIDC")
+    with oidc_server(claims) as url:
+        full = {
+            "ACTIONS_ID_TOKEN_REQUEST_URL": url,
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": OIDC_REQUEST_TOKEN,
+            **env,
+        }
+        return run_step(wf, step, tmp_path, env=full)
+
+
+@pytest.mark.parametrize("file", ["release.yml", "rollback.yml"])
+def test_pin_reads_the_module_commit_from_the_token(
+    release: dict[str, Any], rollback: dict[str, Any], tmp_path: Path, file: str
+) -> None:
+    wf = release if file == "release.yml" else rollback
+    ref = f"Org-1/release-pipeline/.github/workflows/{file}@{SHA}"
+    run = pin(wf, tmp_path, {"job_workflow_ref": ref, "job_workflow_sha": SHA, "sub": "x"})
+    assert run.result.returncode == 0, run.log
+    assert run.outputs == {
+        "module": f"github.com/Org-1/release-pipeline@{SHA}",
+        "repository": "Org-1/release-pipeline",
+        "sha": SHA,
+    }
+    assert f"::add-mask::{run.log.split('::add-mask::')[1].split()[0]}" in run.log
+
+
+@pytest.mark.parametrize(
+    ("claims", "message"),
+    [
+        ({"job_workflow_ref": f"{CALLED}@refs/heads/main", "job_workflow_sha": SHA}, "full commit"),
+        ({"job_workflow_ref": f"{CALLED}@v1.2.3", "job_workflow_sha": SHA}, "full commit"),
+        ({"job_workflow_ref": f"{CALLED}@{'a' * 40}", "job_workflow_sha": SHA}, "full commit"),
+        ({"job_workflow_ref": f"{CALLED}@{SHA}"}, "no job_workflow_sha"),
+        ({"job_workflow_ref": f"{CALLED}@{SHA}", "job_workflow_sha": "main"}, "job_workflow_sha"),
+        ({"job_workflow_ref": f"a/b;i/.github/workflows/r.yml@{SHA}", "job_workflow_sha": SHA}, ""),
+        ({"job_workflow_ref": f"a/b/release.yml@{SHA}", "job_workflow_sha": SHA}, ""),
+        ({"job_workflow_sha": SHA}, "job_workflow_ref"),
+    ],
+)
+def test_pin_refuses_anything_but_a_full_sha_call(
+    release: dict[str, Any], tmp_path: Path, claims: dict[str, str], message: str
+) -> None:
+    run = pin(release, tmp_path, claims)
+    assert run.result.returncode != 0
+    assert run.outputs == {}
+    assert "::error::" in run.result.stdout and message in run.result.stdout
+
+
+def test_pin_needs_id_token_permission(release: dict[str, Any], tmp_path: Path) -> None:
+    step = step_named(release["jobs"]["pin"], "OIDC")
+    run = run_step(release, step, tmp_path, env={"ACTIONS_ID_TOKEN_REQUEST_URL": ""})
+    assert run.result.returncode != 0
+    assert "id-token: write" in run.result.stdout
+
+
+def test_pin_fails_when_the_token_endpoint_refuses(release: dict[str, Any], tmp_path: Path) -> None:
+    claims = {"job_workflow_ref": f"{CALLED}@{SHA}", "job_workflow_sha": SHA}
+    run = pin(release, tmp_path, claims, ACTIONS_ID_TOKEN_REQUEST_TOKEN="wrong")
+    assert run.result.returncode != 0 and run.outputs == {}
+
+
+# --- resolve: the tag and the prerelease gate -----------------------------------------------
 
 GOOD_TAGS = ["v0.22.8", "v1.0.0", "v1.0.0-beta.1", "v10.20.30-rc-1.x", "v0.0.0-0"]
 BAD_TAGS = [
-    "",
     "0.22.8",
     "v1.2",
     "v01.2.3",
@@ -51,142 +110,176 @@ BAD_TAGS = [
 ]
 
 
-def tag_env(event: str, tag: str) -> dict[str, str]:
-    if event == "workflow_dispatch":
-        return {"EVENT_NAME": event, "REF_TYPE": "branch", "REF_NAME": "main", "INPUT_TAG": tag}
-    return {"EVENT_NAME": event, "REF_TYPE": "tag", "REF_NAME": tag, "INPUT_TAG": ""}
+def tag_step(
+    release: dict[str, Any], tmp_path: Path, *, given: str, pushed: str = "", prereleases: bool
+) -> StepRun:
+    step = step_named(release["jobs"]["resolve"], "Validate the tag")
+    env = {
+        "INPUT_TAG": given,
+        "REF_TYPE": "tag" if pushed else "branch",
+        "REF_NAME": pushed or "main",
+        "PUBLISH_PRERELEASES": "true" if prereleases else "false",
+    }
+    return run_step(release, step, tmp_path, env=env)
 
 
 @pytest.mark.parametrize("tag", GOOD_TAGS)
-@pytest.mark.parametrize("event", ["push", "workflow_dispatch"])
-def test_tag_step_accepts(release: dict[str, Any], tmp_path: Path, tag: str, event: str) -> None:
-    step = step_named(release["jobs"]["resolve"], "Validate the tag")
-    run = run_step(release, step, tmp_path, env=tag_env(event, tag))
+@pytest.mark.parametrize("how", ["push", "dispatch"])
+@pytest.mark.parametrize("prereleases", [False, True])
+def test_tag_step_accepts_and_gates_prereleases(
+    release: dict[str, Any], tmp_path: Path, tag: str, how: str, prereleases: bool
+) -> None:
+    if how == "push":
+        run = tag_step(release, tmp_path, given="", pushed=tag, prereleases=prereleases)
+    else:
+        run = tag_step(release, tmp_path, given=tag, prereleases=prereleases)
     assert run.result.returncode == 0, run.log
-    assert run.outputs == {"tag": tag}
+    publishes = "-" not in tag or prereleases
+    assert run.outputs == {"tag": tag, "publish": "true" if publishes else "false"}
+    assert ("nothing is published" in run.summary) is not publishes
 
 
 @pytest.mark.parametrize("tag", BAD_TAGS)
-@pytest.mark.parametrize("event", ["push", "workflow_dispatch"])
-def test_tag_step_rejects(release: dict[str, Any], tmp_path: Path, tag: str, event: str) -> None:
-    step = step_named(release["jobs"]["resolve"], "Validate the tag")
-    run = run_step(release, step, tmp_path, env=tag_env(event, tag))
+@pytest.mark.parametrize("how", ["push", "dispatch"])
+def test_tag_step_rejects_naming_the_input(
+    release: dict[str, Any], tmp_path: Path, tag: str, how: str
+) -> None:
+    given, pushed = ("", tag) if how == "push" else (tag, "")
+    run = tag_step(release, tmp_path, given=given, pushed=pushed, prereleases=True)
     assert run.result.returncode != 0
     assert run.outputs == {}
+    assert "::error::tag:" in run.result.stdout
 
 
-def test_tag_step_rejects_a_branch_push(release: dict[str, Any], tmp_path: Path) -> None:
-    step = step_named(release["jobs"]["resolve"], "Validate the tag")
-    env = {"EVENT_NAME": "push", "REF_TYPE": "branch", "REF_NAME": "v1.2.3", "INPUT_TAG": ""}
-    run = run_step(release, step, tmp_path, env=env)
-    assert run.result.returncode != 0 and run.outputs == {}
+def test_tag_step_needs_a_tag_when_not_a_tag_push(release: dict[str, Any], tmp_path: Path) -> None:
+    run = tag_step(release, tmp_path, given="", prereleases=False)
+    assert run.result.returncode != 0 and "::error::tag:" in run.result.stdout
 
 
-# --- resolve: the settings block ------------------------------------------------------------
-
-SOURCE_URL = "https://github.com/TestPlanIt/testplanit"
+# --- resolve: the inputs --------------------------------------------------------------------
 
 
-def settings(release: dict[str, Any], tmp_path: Path, **overrides: str) -> Any:
-    step = step_named(release["jobs"]["resolve"], "settings")
-    return run_step(release, step, tmp_path, env={"SOURCE_URL": SOURCE_URL, **overrides})
+def caller_inputs(caller: Path) -> dict[str, str]:
+    """The env the input-validation step sees for a caller's `with:` (defaults filled in)."""
+    (job,) = load(caller)["jobs"].values()
+    given = job["with"]
+    return {
+        "IMAGE": given["image"],
+        "CONTEXT": given.get("context", "."),
+        "DOCKERFILE": given.get("dockerfile", "Dockerfile"),
+        "BUILD_ARGS": given.get("build-args", ""),
+        "FLAVORS": given["flavors"],
+        "PLATFORMS": given["platforms"],
+        "RUNNER": given.get("runner", '["ubuntu-24.04"]'),
+        "REGISTRY_USERNAME": "",
+        "BUILD_TIMEOUT": "90",
+        "TIMEOUT": "20",
+        "SOURCE_URL": "https://github.com/TestPlanIt/testplanit",
+    }
 
 
-def test_settings_become_the_matrices(release: dict[str, Any], tmp_path: Path) -> None:
-    run = settings(release, tmp_path)
+def inputs_step(release: dict[str, Any], tmp_path: Path, env: dict[str, str]) -> StepRun:
+    step = step_named(release["jobs"]["resolve"], "Validate the inputs")
+    return run_step(release, step, tmp_path, env=env)
+
+
+def test_saas_inputs_become_one_mac_platform(release: dict[str, Any], tmp_path: Path) -> None:
+    run = inputs_step(release, tmp_path, caller_inputs(SAAS))
     assert run.result.returncode == 0, run.log
     assert run.outputs["registry"] == "ghcr.io"
-    assert run.outputs["platforms"] == "linux/amd64,linux/arm64"
-    assert json.loads(run.outputs["matrix"]) == {
-        "include": [
-            {"platform": "linux/amd64", "runner": "ubuntu-24.04"},
-            {"platform": "linux/arm64", "runner": "ubuntu-24.04-arm"},
-        ]
-    }
+    assert run.outputs["platforms"] == "linux/arm64"
+    (entry,) = json.loads(run.outputs["matrix"])["include"]
+    assert entry["runner"] == ["self-hosted", "macOS", "arm64"]
+    assert entry["setup"].startswith("colima status")
     assert json.loads(run.outputs["flavors"]) == ["production", "workers"]
 
 
-def test_a_self_hosted_runner_is_a_list_of_labels(release: dict[str, Any], tmp_path: Path) -> None:
-    """TestPlanIt's old workflow ran on self-hosted runners: runs-on takes their label list."""
-    run = settings(release, tmp_path, PLATFORMS="linux/amd64 self-hosted,linux,x64\n")
+def test_selfhost_inputs_become_two_platforms(release: dict[str, Any], tmp_path: Path) -> None:
+    run = inputs_step(release, tmp_path, caller_inputs(SELFHOST))
     assert run.result.returncode == 0, run.log
-    assert json.loads(run.outputs["matrix"]) == {
-        "include": [{"platform": "linux/amd64", "runner": ["self-hosted", "linux", "x64"]}]
+    assert run.outputs["platforms"] == "linux/amd64,linux/arm64"
+    amd64, arm64 = json.loads(run.outputs["matrix"])["include"]
+    assert amd64 == {
+        "platform": "linux/amd64",
+        "runner": ["self-hosted", "linux", "x64"],
+        "setup": "",
     }
-    assert run.outputs["platforms"] == "linux/amd64"
+    assert arm64["runner"] == ["self-hosted", "macOS", "arm64"] and arm64["setup"]
 
 
 GOOD_FLAVOR = {"name": "w", "flavor": "w", "target": "w", "smoke": "true"}
-BAD_SETTINGS = [
-    ("IMAGE", "ghcr.io/TestPlanIt/testplanit"),
-    ("IMAGE", "ghcr.io/testplanit/testplanit:latest"),
-    ("IMAGE", "https://ghcr.io/a/b"),
-    ("IMAGE", "ghcr.io/a/b; id"),
-    ("RELEASE_PIPELINE_MODULE", "github.com/OWNER/release-pipeline@v0.1.0"),
-    ("RELEASE_PIPELINE_MODULE", "github.com/OWNER/release-pipeline@main"),
-    ("RELEASE_PIPELINE_MODULE", "github.com/OWNER/release-pipeline@" + "a" * 39),
-    ("DAGGER_VERSION", "latest"),
-    ("BUILD_CONTEXT", "../elsewhere"),
-    ("BUILD_CONTEXT", "/abs"),
-    ("DOCKERFILE", "../Dockerfile"),
-    ("SOURCE_URL", "http://example.com/x"),
-    ("BUILD_ARGS", "BASE_DOMAIN=a,b"),
-    ("BUILD_ARGS", 'BASE_DOMAIN="x"'),
-    ("BUILD_ARGS", "=x"),
-    ("PLATFORMS", ""),
-    ("PLATFORMS", "linux/amd64"),
-    ("PLATFORMS", "linux/amd64 ubuntu-24.04 extra"),
-    ("PLATFORMS", "linux/amd64 a\nlinux/amd64 b"),
-    ("PLATFORMS", "Linux/AMD64 ubuntu-24.04"),
-    ("PLATFORMS", "linux/amd64 self-hosted,,x64"),
-    ("PLATFORMS", "linux/amd64 self-hosted,$(id)"),
-    ("FLAVORS", "[]"),
-    ("FLAVORS", "not json"),
-    ("FLAVORS", json.dumps([GOOD_FLAVOR, GOOD_FLAVOR])),
-    ("FLAVORS", json.dumps([{**GOOD_FLAVOR, "flavor": "a-b"}])),
-    ("FLAVORS", json.dumps([{**GOOD_FLAVOR, "smoke": 'node,-e,"x"'}])),
-    ("FLAVORS", json.dumps([{**GOOD_FLAVOR, "smoke": "a,,b"}])),
-    ("FLAVORS", json.dumps([{**GOOD_FLAVOR, "target": "--force"}])),
-    ("FLAVORS", json.dumps([{**GOOD_FLAVOR, "extra": "x"}])),
+GOOD_PLATFORM = {"platform": "linux/amd64", "runner": ["ubuntu-24.04"]}
+BAD_INPUTS = [
+    ("image", "IMAGE", "ghcr.io/TestPlanIt/testplanit"),
+    ("image", "IMAGE", "ghcr.io/testplanit/testplanit:latest"),
+    ("image", "IMAGE", "https://ghcr.io/a/b"),
+    ("image", "IMAGE", "ghcr.io/a/b; id"),
+    ("context", "CONTEXT", "../elsewhere"),
+    ("context", "CONTEXT", "a/../../b"),
+    ("context", "CONTEXT", "/abs"),
+    ("context", "CONTEXT", ""),
+    ("dockerfile", "DOCKERFILE", "../Dockerfile"),
+    ("dockerfile", "DOCKERFILE", "."),
+    ("dockerfile", "DOCKERFILE", "a b"),
+    ("build-args", "BUILD_ARGS", "BASE_DOMAIN=a,b"),
+    ("build-args", "BUILD_ARGS", 'BASE_DOMAIN="x"'),
+    ("build-args", "BUILD_ARGS", "=x"),
+    ("registry-username", "REGISTRY_USERNAME", "a b"),
+    ("registry-username", "REGISTRY_USERNAME", "a;id"),
+    ("build-timeout-minutes", "BUILD_TIMEOUT", "0"),
+    ("build-timeout-minutes", "BUILD_TIMEOUT", "1.5"),
+    ("timeout-minutes", "TIMEOUT", "-1"),
+    ("runner", "RUNNER", "ubuntu-24.04"),
+    ("runner", "RUNNER", "[]"),
+    ("runner", "RUNNER", '["self-hosted", "$(id)"]'),
+    ("platforms", "PLATFORMS", ""),
+    ("platforms", "PLATFORMS", "[]"),
+    ("platforms", "PLATFORMS", "linux/amd64 ubuntu-24.04"),
+    ("platforms", "PLATFORMS", json.dumps([GOOD_PLATFORM, GOOD_PLATFORM])),
+    ("platforms", "PLATFORMS", json.dumps([{**GOOD_PLATFORM, "platform": "Linux/AMD64"}])),
+    ("platforms", "PLATFORMS", json.dumps([{**GOOD_PLATFORM, "runner": "ubuntu-24.04"}])),
+    ("platforms", "PLATFORMS", json.dumps([{**GOOD_PLATFORM, "runner": ["a", ""]}])),
+    ("platforms", "PLATFORMS", json.dumps([{**GOOD_PLATFORM, "setup": ["colima"]}])),
+    ("platforms", "PLATFORMS", json.dumps([{**GOOD_PLATFORM, "labels": ["x"]}])),
+    ("platforms", "PLATFORMS", json.dumps([{"runner": ["x"]}])),
+    ("flavors", "FLAVORS", "[]"),
+    ("flavors", "FLAVORS", ""),
+    ("flavors", "FLAVORS", json.dumps([GOOD_FLAVOR]) + " " + json.dumps([GOOD_FLAVOR])),
+    ("flavors", "FLAVORS", "not json"),
+    ("flavors", "FLAVORS", json.dumps([GOOD_FLAVOR, GOOD_FLAVOR])),
+    ("flavors", "FLAVORS", json.dumps([{**GOOD_FLAVOR, "flavor": "a-b"}])),
+    ("flavors", "FLAVORS", json.dumps([{**GOOD_FLAVOR, "smoke": 'node,-e,"x"'}])),
+    ("flavors", "FLAVORS", json.dumps([{**GOOD_FLAVOR, "smoke": "a,,b"}])),
+    ("flavors", "FLAVORS", json.dumps([{**GOOD_FLAVOR, "target": "--force"}])),
+    ("flavors", "FLAVORS", json.dumps([{**GOOD_FLAVOR, "extra": "x"}])),
 ]
 
 
-@pytest.mark.parametrize(("key", "value"), BAD_SETTINGS)
-def test_bad_settings_stop_the_release(
-    release: dict[str, Any], tmp_path: Path, key: str, value: str
+@pytest.mark.parametrize(("name", "key", "value"), BAD_INPUTS)
+def test_bad_inputs_stop_the_release_naming_the_input(
+    release: dict[str, Any], tmp_path: Path, name: str, key: str, value: str
 ) -> None:
-    run = settings(release, tmp_path, **{key: value})
+    run = inputs_step(release, tmp_path, {**caller_inputs(SELFHOST), key: value})
     assert run.result.returncode != 0
     assert run.outputs == {}
-    assert f"::error::{key}" in run.result.stdout
+    assert f"::error::{name}:" in run.result.stdout
+
+
+def test_the_root_context_and_nested_paths_are_accepted(
+    release: dict[str, Any], tmp_path: Path
+) -> None:
+    for context, dockerfile in [(".", "testplanit/Dockerfile"), ("app/web", "docker/Dockerfile")]:
+        env = {**caller_inputs(SAAS), "CONTEXT": context, "DOCKERFILE": dockerfile}
+        run = inputs_step(release, tmp_path, env)
+        assert run.result.returncode == 0, (context, run.log)
 
 
 # --- resolve: the tag's commit --------------------------------------------------------------
 
 
-def git(repo: Path, *args: str, date: str = "2026-04-22T16:30:00+00:00") -> str:
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(repo),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "GIT_COMMITTER_DATE": date,
-        "GIT_AUTHOR_DATE": date,
-    }
-    done = subprocess.run(
-        ["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """main has moved on past two tags: v1.0.0 (annotated) and v1.1.0 (lightweight)."""
-    if shutil.which("git") is None:
-        pytest.fail("git is required")
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
@@ -205,7 +298,7 @@ def repo(tmp_path: Path) -> Path:
 def test_commit_step_resolves_the_tags_own_commit_and_time(
     release: dict[str, Any], repo: Path, tmp_path: Path, tag: str, commit_index: int
 ) -> None:
-    step = step_named(release["jobs"]["resolve"], "commit")
+    step = step_named(release["jobs"]["resolve"], "Resolve the tag to its commit")
     expected = git(repo, "rev-parse", f"HEAD~{commit_index}")
     assert expected != git(repo, "rev-parse", "HEAD")
     git(repo, "checkout", "-q", f"refs/tags/{tag}")  # what actions/checkout does with the ref
@@ -221,15 +314,16 @@ def test_commit_step_resolves_the_tags_own_commit_and_time(
 def test_commit_step_fails_for_a_missing_tag(
     release: dict[str, Any], repo: Path, tmp_path: Path
 ) -> None:
-    step = step_named(release["jobs"]["resolve"], "commit")
+    step = step_named(release["jobs"]["resolve"], "Resolve the tag to its commit")
     run = run_step(release, step, tmp_path, cwd=repo, env={"TAG": "v9.9.9"})
     assert run.result.returncode != 0 and run.outputs == {}
+    assert "::error::tag: v9.9.9 does not exist" in run.result.stdout
 
 
 def test_commit_step_fails_when_head_is_not_the_tag(
     release: dict[str, Any], repo: Path, tmp_path: Path
 ) -> None:
-    step = step_named(release["jobs"]["resolve"], "commit")
+    step = step_named(release["jobs"]["resolve"], "Resolve the tag to its commit")
     run = run_step(release, step, tmp_path, cwd=repo, env={"TAG": "v1.1.0"})  # HEAD is main
     assert run.result.returncode != 0 and run.outputs == {}
 
@@ -247,54 +341,33 @@ def test_publish_stops_when_the_tag_moved_after_resolve(
     assert (run.result.returncode != 0) is moved, run.log
 
 
-# --- publish: preparation -------------------------------------------------------------------
+# --- preparation: TestPlanIt's, on the fixture repository -----------------------------------
 
 
-@pytest.fixture
-def checkout(tmp_path: Path) -> Path:
-    """TestPlanIt's layout: the lockfile at the root, the build context in testplanit/."""
-    root = tmp_path / "checkout"
-    (root / "testplanit" / "scripts").mkdir(parents=True)
-    (root / "pnpm-lock.yaml").write_text("lockfileVersion: '9.0'\n")
-    return root
-
-
-def fake_node(tmp_path: Path, writes_version: bool) -> Path:
-    """`node scripts/generate-version.js` writes public/version.json (or, broken, nothing)."""
-    bin_dir = tmp_path / "node-bin"
-    bin_dir.mkdir()
-    node = bin_dir / "node"
-    body = 'mkdir -p public && echo "{\\"script\\": \\"$1\\"}" > public/version.json'
-    node.write_text("#!/bin/sh\n" + (body if writes_version else "exit 0") + "\n")
-    node.chmod(0o755)
-    return bin_dir
-
-
-def run_preparation(
-    release: dict[str, Any], checkout: Path, tmp_path: Path, *, writes_version: bool
-) -> StepRun:
-    """The publish job's "Prepare the build context" step, with a fake node on PATH."""
+def prepare(release: dict[str, Any], checkout: Path, tmp_path: Path) -> StepRun:
+    """The publish job's preparation step with the SaaS caller's `prepare` (the real node)."""
+    (job,) = load(SAAS)["jobs"].values()
     step = step_named(release["jobs"]["publish"], "Prepare the build context")
-    node = fake_node(tmp_path, writes_version)
-    return run_step(release, step, tmp_path, cwd=checkout, extra_path=node)
+    return run_step(release, step, tmp_path, cwd=checkout, env={"PREPARE": job["with"]["prepare"]})
 
 
-def test_preparation_writes_the_version_file_and_copies_the_lockfile(
-    release: dict[str, Any], checkout: Path, tmp_path: Path
+def test_preparation_writes_the_version_file_from_the_tag(
+    release: dict[str, Any], tmp_path: Path
 ) -> None:
-    run = run_preparation(release, checkout, tmp_path, writes_version=True)
+    checkout = fixture_git_repo(tmp_path / "repo")
+    git(checkout, "checkout", "-q", "v0.22.8")
+    run = prepare(release, checkout, tmp_path)
     assert run.result.returncode == 0, run.log
-    context = checkout / "testplanit"
-    assert json.loads((context / ".docker-version.json").read_text()) == {
-        "script": "scripts/generate-version.js"
-    }
-    assert (context / "pnpm-lock.yaml").read_text() == (checkout / "pnpm-lock.yaml").read_text()
+    version = json.loads((checkout / "testplanit" / ".docker-version.json").read_text())
+    assert version["commit"] == git(checkout, "rev-parse", "HEAD")
+    assert version["version"] == "v0.22.8"
 
 
-def test_preparation_fails_without_a_version_file(
-    release: dict[str, Any], checkout: Path, tmp_path: Path
-) -> None:
-    """The old workflow went on without it (`|| echo`); a release does not."""
-    run = run_preparation(release, checkout, tmp_path, writes_version=False)
+def test_preparation_fails_without_a_version_file(release: dict[str, Any], tmp_path: Path) -> None:
+    """TestPlanIt's own step goes on without it (`|| echo`); a release does not."""
+    checkout = copy_fixture(tmp_path / "checkout")
+    script = checkout / "testplanit" / "scripts" / "generate-version.js"
+    script.write_text("// writes nothing\n")
+    run = prepare(release, checkout, tmp_path)
     assert run.result.returncode != 0
-    assert not (checkout / "testplanit" / "pnpm-lock.yaml").exists()
+    assert not (checkout / "testplanit" / ".docker-version.json").exists()

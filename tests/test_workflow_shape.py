@@ -1,6 +1,7 @@
-"""The release and rollback workflows have the shape the release needs: TestPlanIt's settings
-in one block, both images built on every native runner from one platform list, one merge per
-flavor, then attestation and signing; the tag and its own commit, never the branch head.
+"""The reusable workflows and their callers have the shape a repository needs: called in a few
+lines, everything repository-specific an input, each caller's `with:` and `secrets:` what the
+reusable workflow declares (actionlint cannot check a remote `uses:`), and the callers hold
+TestPlanIt's current values (root context, SaaS arm64 on the Mac, self-host multi-arch).
 
 Read from the YAML; the scripts themselves run in tests/test_workflow_scripts.py and
 tests/test_workflow_calls.py.
@@ -8,13 +9,21 @@ tests/test_workflow_calls.py.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
+from pathlib import Path
 from typing import Any
 
+import pytest
 from support.workflows import (
+    CALLERS,
     RELEASE,
-    WORKFLOWS,
+    REUSABLE,
+    ROLLBACK,
+    ROLLBACK_CALLER,
+    SAAS,
+    SELFHOST,
     as_list,
     load,
     step_named,
@@ -24,125 +33,131 @@ from support.workflows import (
     walk,
 )
 
-# Every key of each workflow's top-level env: the TestPlanIt-specific block (and, in rollback,
-# how many versions its summary lists).
-RELEASE_BLOCK = {
-    "IMAGE",
-    "BUILD_CONTEXT",
-    "DOCKERFILE",
-    "BUILD_ARGS",
-    "SOURCE_URL",
-    "PLATFORMS",
-    "FLAVORS",
-    "PREPARE_BUILD",
-    "RELEASE_PIPELINE_MODULE",
-    "DAGGER_VERSION",
+RELEASE_INPUTS = {
+    "tag",
+    "image",
+    "context",
+    "dockerfile",
+    "build-args",
+    "platforms",
+    "runner",
+    "flavors",
+    "prepare",
+    "publish-prereleases",
+    "registry-username",
+    "build-timeout-minutes",
+    "timeout-minutes",
 }
-ROLLBACK_BLOCK = {"IMAGE", "FLAVORS", "RELEASE_PIPELINE_MODULE", "DAGGER_VERSION", "STATUS_LIMIT"}
+ROLLBACK_INPUTS = {
+    "image",
+    "flavors",
+    "flavor",
+    "version",
+    "runner",
+    "registry-username",
+    "status-limit",
+    "timeout-minutes",
+}
+COLIMA = (
+    "colima status >/dev/null 2>&1 || colima start --cpu 6 --memory 24; docker context use colima"
+)
+PYTHON_TYPES = {"string": str, "boolean": bool, "number": int}
 
 
-def test_one_definition_for_tag_push_and_manual_dispatch(release: dict[str, Any]) -> None:
-    on = triggers(release)
-    assert set(on) == {"push", "workflow_dispatch"}
-    assert on["push"] == {"tags": ["v*"]}
-    tag = on["workflow_dispatch"]["inputs"]["tag"]
-    assert tag["required"] is True and tag["type"] == "string"
-    assert set(on["workflow_dispatch"]["inputs"]) == {"tag"}
+def declared(workflow: dict[str, Any]) -> dict[str, Any]:
+    call: dict[str, Any] = triggers(workflow)["workflow_call"]
+    return call
 
 
-def test_testplanit_settings_are_one_block(
-    release: dict[str, Any], rollback: dict[str, Any]
-) -> None:
-    """Another repository edits only the top-level env (and rollback's flavor choices)."""
-    assert set(release["env"]) == RELEASE_BLOCK
-    assert set(rollback["env"]) == ROLLBACK_BLOCK
-    for wf in (release, rollback):
-        outside = {k: v for k, v in wf.items() if k != "env"}
-        for path, value in walk(outside):
-            assert "testplanit" not in value.lower(), path
-            assert not re.search(r"\blinux/", value), f"platform outside PLATFORMS: {path}"
+def called(caller: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The caller's one job and the reusable workflow it names."""
+    (job,) = caller["jobs"].values()
+    file = job["uses"].split("@")[0].rsplit("/", 1)[1]
+    return job, load(REUSABLE / file)
 
 
-def test_rollback_block_matches_the_release_block(
-    release: dict[str, Any], rollback: dict[str, Any]
-) -> None:
-    for key in ("IMAGE", "RELEASE_PIPELINE_MODULE", "DAGGER_VERSION"):
-        assert rollback["env"][key] == release["env"][key], key
-    flavors = json.loads(release["env"]["FLAVORS"])
-    assert json.loads(rollback["env"]["FLAVORS"]) == {f["name"]: f["flavor"] for f in flavors}
-    choice = triggers(rollback)["workflow_dispatch"]["inputs"]["flavor"]
-    assert choice["type"] == "choice" and choice["options"] == [f["name"] for f in flavors]
+# --- the reusable workflows -----------------------------------------------------------------
 
 
-def test_both_testplanit_images_with_their_own_target_and_smoke(release: dict[str, Any]) -> None:
-    env = release["env"]
-    flavors = {f["name"]: f for f in json.loads(env["FLAVORS"])}
-    assert flavors["production"]["flavor"] == "" and flavors["production"]["target"] == "production"
-    assert flavors["workers"]["flavor"] == "workers" and flavors["workers"]["target"] == "workers"
-    assert flavors["workers"]["smoke"] == "node,./scripts/smoke-test-workers.js"
-    assert flavors["production"]["smoke"].startswith("node,")
-    assert env["IMAGE"] == "ghcr.io/testplanit/testplanit"
-    assert env["BUILD_CONTEXT"] == "testplanit" and env["DOCKERFILE"] == "Dockerfile"
-    assert env["BUILD_ARGS"].split() == ["BASE_DOMAIN=testplanit.com"]
-    assert env["SOURCE_URL"] == "${{ github.server_url }}/${{ github.repository }}"
+@pytest.mark.parametrize(
+    ("path", "inputs"), [(RELEASE, RELEASE_INPUTS), (ROLLBACK, ROLLBACK_INPUTS)]
+)
+def test_reusable_only_and_every_input_is_used(path: Path, inputs: set[str]) -> None:
+    workflow = load(path)
+    assert set(triggers(workflow)) == {"workflow_call"}
+    call = declared(workflow)
+    assert set(call["inputs"]) == inputs
+    text = path.read_text()
+    for name, spec in call["inputs"].items():
+        assert spec["type"] in PYTHON_TYPES, name
+        assert spec["description"], name
+        # Required, or a default of the declared type.
+        assert spec.get("required") is True or isinstance(
+            spec.get("default"), PYTHON_TYPES[spec["type"]]
+        ), name
+        assert re.search(rf"inputs\.{name}(?![\w-])", text), f"{name} is never used"
 
 
-def test_native_runners_from_one_platform_list(release: dict[str, Any]) -> None:
-    lines = [line.split() for line in release["env"]["PLATFORMS"].splitlines() if line.strip()]
-    assert lines == [["linux/amd64", "ubuntu-24.04"], ["linux/arm64", "ubuntu-24.04-arm"]]
-    jobs = release["jobs"]
-    publish = jobs["publish"]
-    assert publish["strategy"]["matrix"] == "${{ fromJSON(needs.resolve.outputs.matrix) }}"
-    assert publish["runs-on"] == "${{ matrix.runner }}"
-    merge_step = step_named(jobs["merge"], "Merge")
-    assert merge_step["env"]["PLATFORMS_LIST"] == "${{ needs.resolve.outputs.platforms }}"
-    assert '--platforms="$PLATFORMS_LIST"' in merge_step["run"]
+@pytest.mark.parametrize("path", [RELEASE, ROLLBACK], ids=lambda p: p.name)
+def test_nothing_repository_specific_in_the_reusable_workflows(path: Path) -> None:
+    for where, value in walk(load(path)):
+        assert "testplanit" not in value.lower(), where
+        assert not re.search(r"\blinux/", value), f"a platform outside the inputs: {where}"
 
 
-def test_each_runner_prepares_then_builds_every_flavor(release: dict[str, Any]) -> None:
+def test_the_two_pin_jobs_are_one_rule(release: dict[str, Any], rollback: dict[str, Any]) -> None:
+    """Kept equal by this test: a called workflow cannot share a job with another one."""
+    assert release["jobs"]["pin"] == rollback["jobs"]["pin"]
+    assert as_list(release["jobs"]["resolve"]["needs"]) == ["pin"]
+    assert as_list(rollback["jobs"]["rollback"]["needs"]) == ["pin"]
+
+
+def test_prereleases_gate_every_job_that_writes(release: dict[str, Any]) -> None:
+    for name in ("publish", "merge", "attest"):
+        job = release["jobs"][name]
+        assert job["if"] == "needs.resolve.outputs.publish == 'true'", name
+        assert "resolve" in as_list(job["needs"])
+    spec = declared(release)["inputs"]["publish-prereleases"]
+    assert spec == {**spec, "type": "boolean", "default": False}
+
+
+def test_each_platform_runs_its_setup_before_the_engine_starts(release: dict[str, Any]) -> None:
     publish = release["jobs"]["publish"]
+    assert publish["runs-on"] == "${{ matrix.runner }}"
     names = [s.get("name", "") for s in publish["steps"]]
-    prepare = names.index("Prepare the build context (PREPARE_BUILD above)")
+    setup = names.index("Set up the runner (the platform's setup script)")
+    install = next(i for i, s in enumerate(publish["steps"]) if uses(s, "dagger/dagger-for-github"))
     build = next(i for i, s in enumerate(publish["steps"]) if "dagger call" in s.get("run", ""))
-    assert prepare < build
-    assert publish["steps"][prepare]["run"] == 'bash -euo pipefail -c "$PREPARE_BUILD"'
-    # One step loops over FLAVORS: successive calls against the same engine.
-    assert sum("dagger call" in s.get("run", "") for s in publish["steps"]) == 1
-    assert 'jq length <<< "$FLAVORS"' in publish["steps"][build]["run"]
-    prep = release["env"]["PREPARE_BUILD"].splitlines()
-    assert prep == [
-        "cd testplanit",
-        "node scripts/generate-version.js",
-        "mkdir -p public",
-        "cp public/version.json .docker-version.json",
-        "cd ..",
-        "cp pnpm-lock.yaml testplanit/pnpm-lock.yaml",
+    prepare = names.index("Prepare the build context (the prepare input)")
+    assert setup < prepare < install < build
+    step = publish["steps"][setup]
+    assert step["if"] == "matrix.setup != ''"
+    assert step["env"] == {"SETUP": "${{ matrix.setup }}"}
+    assert publish["timeout-minutes"] == "${{ inputs.build-timeout-minutes }}"
+
+
+def test_jobs_that_build_nothing_run_on_the_runner_input(release: dict[str, Any]) -> None:
+    for name, job in release["jobs"].items():
+        if name != "publish":
+            assert job["runs-on"] == "${{ fromJSON(inputs.runner) }}", name
+
+
+def test_the_first_job_checks_before_anything_builds(release: dict[str, Any]) -> None:
+    resolve = release["jobs"]["resolve"]
+    names = [s.get("name", "") for s in resolve["steps"]]
+    order = [
+        "Validate the tag",
+        "Validate the inputs",
+        "Check out the tag",
+        "Resolve the tag to its commit",
+        "Print the command that reproduces this run on a laptop",
+        "Prepare the build context (the prepare input)",
+        "Install release-pipeline at the module commit",
+        "Preflight the Dockerfile against the checked-out tag",
     ]
-
-
-def test_merge_runs_once_after_every_platform_then_attest_per_flavor(
-    release: dict[str, Any],
-) -> None:
-    jobs = release["jobs"]
-    assert set(as_list(jobs["merge"]["needs"])) == {"resolve", "publish"}
-    attest = jobs["attest"]
-    assert set(as_list(attest["needs"])) == {"resolve", "merge"}
-    assert attest["strategy"]["matrix"] == {
-        "flavor": "${{ fromJSON(needs.resolve.outputs.flavors) }}"
-    }
-    digest = step_named(attest, "Check the index digest")
-    assert digest["env"]["DIGEST"] == "${{ fromJSON(needs.merge.outputs.digests)[matrix.flavor] }}"
-    (provenance,) = [s for s in attest["steps"] if uses(s, "actions/attest-build-provenance")]
-    assert provenance["with"]["subject-name"] == "${{ env.IMAGE }}"
-    assert provenance["with"]["subject-digest"] == "${{ steps.digest.outputs.digest }}"
-    assert provenance["with"]["push-to-registry"] is True
-    (login,) = [s for s in attest["steps"] if uses(s, "docker/login-action")]
-    assert login["with"]["registry"] == "${{ needs.resolve.outputs.registry }}"
-    order = [s.get("uses", s.get("run", "")).split("@")[0] for s in attest["steps"]]
-    assert order.index("docker/login-action") < order.index("actions/attest-build-provenance")
-    sign = step_named(attest, "Sign")
-    assert 'cosign sign --yes "$IMAGE@$DIGEST"' in sign["run"]
-    assert order.index("sigstore/cosign-installer") < attest["steps"].index(sign)
+    assert names == order
+    assert "release-pipeline preflight --context" in resolve["steps"][-1]["run"]
+    assert "resolve" in as_list(release["jobs"]["publish"]["needs"])
 
 
 def test_builds_check_out_the_tag_and_its_resolved_commit(release: dict[str, Any]) -> None:
@@ -157,20 +172,202 @@ def test_builds_check_out_the_tag_and_its_resolved_commit(release: dict[str, Any
         assert checkout["with"]["ref"].startswith("refs/tags/${{")
     check = step_named(jobs["publish"], "still names the resolved commit")
     assert check["env"]["SHA"] == "${{ needs.resolve.outputs.sha }}"
-    commit = step_named(jobs["resolve"], "commit")["run"]
-    assert 'git rev-parse --verify --quiet "refs/tags/${TAG}^{commit}"' in commit
 
 
 def test_no_expression_inside_any_run_script() -> None:
     """Inputs, event text, outputs, secrets: all reach scripts through env, never `${{ }}`."""
-    for workflow in WORKFLOWS:
+    for workflow in (RELEASE, ROLLBACK):
         for step in steps(load(workflow)):
             if "run" in step:
                 assert "${{" not in step["run"], f"{workflow}: {step.get('name')}"
 
 
-def test_no_interpolated_inputs_in_scripts_anywhere() -> None:
-    for workflow in WORKFLOWS:
-        for path, value in walk(load(workflow)):
-            if "${{ inputs." in value or "github.event.inputs" in value:
-                assert "run" not in path, f"{workflow}: {path}"
+def test_attest_signs_the_merged_digest_per_flavor(release: dict[str, Any]) -> None:
+    attest = release["jobs"]["attest"]
+    assert set(as_list(attest["needs"])) == {"resolve", "merge"}
+    assert attest["strategy"]["matrix"] == {
+        "flavor": "${{ fromJSON(needs.resolve.outputs.flavors) }}"
+    }
+    digest = step_named(attest, "Check the index digest")
+    assert digest["env"]["DIGEST"] == "${{ fromJSON(needs.merge.outputs.digests)[matrix.flavor] }}"
+    (provenance,) = [s for s in attest["steps"] if uses(s, "actions/attest-build-provenance")]
+    assert provenance["with"]["subject-digest"] == "${{ steps.digest.outputs.digest }}"
+    assert 'cosign sign --yes "$IMAGE@$DIGEST"' in step_named(attest, "Sign")["run"]
+
+
+# --- callers against the reusable workflows -------------------------------------------------
+
+
+def type_problems(value: Any, spec: dict[str, Any]) -> list[str]:
+    """A `with:` value against its declared input: an expression is typed only at run time, so
+    it must be one whole `${{ }}`; anything else must be of the declared type."""
+    if isinstance(value, str) and "${{" in value:
+        whole = re.fullmatch(r"\$\{\{((?:(?!\}\}).)*)\}\}", value.strip())
+        return [] if whole else ["an expression mixed with text"]
+    expected = PYTHON_TYPES[spec["type"]]
+    if type(value) is not expected:
+        return [f"is {type(value).__name__}, declared {spec['type']}"]
+    if spec["type"] == "string" and spec.get("description", "").startswith("JSON"):
+        try:
+            json.loads(value)
+        except ValueError:
+            return ["is not JSON"]
+    return []
+
+
+def call_problems(caller: dict[str, Any]) -> list[str]:
+    job, reusable = called(caller)
+    call = declared(reusable)
+    given, wanted = job.get("with", {}), call["inputs"]
+    problems = [f"{k}: not an input" for k in given if k not in wanted]
+    problems += [
+        f"{k}: required" for k, spec in wanted.items() if spec.get("required") and k not in given
+    ]
+    problems += [
+        f"{k}: {p}" for k, v in given.items() if k in wanted for p in type_problems(v, wanted[k])
+    ]
+    secrets = job.get("secrets", {})
+    if not isinstance(secrets, dict):
+        return [*problems, "secrets: must be named, not inherited"]
+    problems += [f"secret {k}: not declared" for k in secrets if k not in call["secrets"]]
+    problems += [
+        f"secret {k}: required"
+        for k, spec in call["secrets"].items()
+        if spec.get("required") and k not in secrets
+    ]
+    return problems
+
+
+@pytest.mark.parametrize("caller", CALLERS, ids=lambda p: p.name)
+def test_caller_matches_the_declared_inputs_and_secrets(caller: Path) -> None:
+    assert call_problems(load(caller)) == []
+
+
+def test_the_call_check_catches_what_github_would_reject() -> None:
+    """Not vacuous: an unknown key, a missing required input, a wrong type, a bad JSON value,
+    an undeclared or missing secret, and `secrets: inherit`."""
+    caller = json.loads(json.dumps(load(SAAS)))
+    job = caller["jobs"]["release"]
+    job["with"]["imag"] = job["with"].pop("image")
+    job["with"]["publish-prereleases"] = "false"
+    job["with"]["build-timeout-minutes"] = "90"
+    job["with"]["platforms"] = "[{"
+    job["with"]["context"] = "${{ inputs.a }}/x"
+    job["secrets"] = {"token": "x"}
+    assert sorted(call_problems(caller)) == sorted(
+        [
+            "imag: not an input",
+            "image: required",
+            "publish-prereleases: is str, declared boolean",
+            "build-timeout-minutes: is str, declared number",
+            "platforms: is not JSON",
+            "context: an expression mixed with text",
+            "secret token: not declared",
+            "secret registry-token: required",
+        ]
+    )
+    job["secrets"] = "inherit"
+    assert "secrets: must be named, not inherited" in call_problems(caller)
+
+
+@pytest.mark.parametrize("caller", CALLERS, ids=lambda p: p.name)
+def test_caller_grants_exactly_what_the_called_jobs_need(caller: Path) -> None:
+    """A called workflow's jobs get at most the calling job's permissions."""
+    job, reusable = called(load(caller))
+    needed: dict[str, str] = {}
+    for called_job in reusable["jobs"].values():
+        needed |= called_job.get("permissions", reusable["permissions"])
+    assert job["permissions"] == needed
+
+
+@pytest.mark.parametrize("caller", [SAAS, SELFHOST], ids=lambda p: p.name)
+def test_release_callers_trigger_like_testplanit(caller: Path) -> None:
+    """Stable tags push; betas ship as source only; a dispatch names its tag."""
+    on = triggers(load(caller))
+    assert on["push"] == {"tags": ["v*", "!v*-*"]}
+    assert on["workflow_dispatch"]["inputs"]["tag"]["required"] is True
+    patterns = on["push"]["tags"]
+
+    def triggered(tag: str) -> bool:
+        hit = False
+        for pattern in patterns:  # GitHub: later patterns override earlier ones
+            negated = pattern.startswith("!")
+            if fnmatch.fnmatchcase(tag, pattern.lstrip("!")):
+                hit = not negated
+        return hit
+
+    assert triggered("v0.22.8") and triggered("v1.0.0")
+    assert not triggered("v1.0.0-beta.1") and not triggered("docs-v1")
+    (job,) = load(caller)["jobs"].values()
+    assert job["with"]["tag"] == "${{ inputs.tag }}"  # empty on a push: the pushed tag
+
+
+def test_saas_caller_holds_testplanits_values() -> None:
+    job, _ = called(load(SAAS))
+    given = job["with"]
+    assert given["image"] == "ghcr.io/testplanit/testplanit"
+    assert given["context"] == "." and given["dockerfile"] == "testplanit/Dockerfile"
+    assert given["build-args"].split() == ["BASE_DOMAIN=testplanit.com"]
+    assert json.loads(given["platforms"]) == [
+        {"platform": "linux/arm64", "runner": ["self-hosted", "macOS", "arm64"], "setup": COLIMA}
+    ]
+    assert "runner" not in given  # the jobs that build nothing: GitHub-hosted Ubuntu
+
+
+def test_selfhost_caller_holds_testplanits_values() -> None:
+    job, _ = called(load(SELFHOST))
+    given = job["with"]
+    assert given["image"] == "ghcr.io/testplanit/testplanit-selfhost"
+    assert given["context"] == "." and given["dockerfile"] == "testplanit/Dockerfile"
+    assert given["build-args"].split() == ["SELF_HOSTED=true"]
+    assert json.loads(given["platforms"]) == [
+        {"platform": "linux/amd64", "runner": ["self-hosted", "linux", "x64"]},
+        {"platform": "linux/arm64", "runner": ["self-hosted", "macOS", "arm64"], "setup": COLIMA},
+    ]
+    assert json.loads(given["runner"]) == ["self-hosted"]
+
+
+def test_both_release_callers_build_the_same_two_images() -> None:
+    flavors = [json.loads(called(load(p))[0]["with"]["flavors"]) for p in (SAAS, SELFHOST)]
+    assert flavors[0] == flavors[1]
+    by_name = {f["name"]: f for f in flavors[0]}
+    assert by_name["production"]["flavor"] == "" and by_name["production"]["target"] == "production"
+    assert by_name["workers"] == {
+        "name": "workers",
+        "flavor": "workers",
+        "target": "workers",
+        "smoke": "node,./scripts/smoke-test-workers.js",
+    }
+    prepares = {called(load(p))[0]["with"]["prepare"] for p in (SAAS, SELFHOST)}
+    assert prepares == {
+        "cd testplanit\nnode scripts/generate-version.js\n"
+        "cp public/version.json .docker-version.json\n"
+    }
+
+
+def test_rollback_caller_offers_what_the_releases_publish() -> None:
+    caller = load(ROLLBACK_CALLER)
+    inputs = triggers(caller)["workflow_dispatch"]["inputs"]
+    images = [called(load(p))[0]["with"]["image"] for p in (SAAS, SELFHOST)]
+    assert inputs["image"]["type"] == "choice" and inputs["image"]["options"] == images
+    flavors = json.loads(called(load(SAAS))[0]["with"]["flavors"])
+    assert inputs["flavor"]["options"] == [f["name"] for f in flavors]
+    job, _ = called(caller)
+    assert json.loads(job["with"]["flavors"]) == {f["name"]: f["flavor"] for f in flavors}
+    for key in ("image", "flavor", "version"):
+        assert job["with"][key] == "${{ inputs." + key + " }}"
+
+
+def test_callers_are_a_few_dozen_lines() -> None:
+    for caller in CALLERS:
+        code = [
+            line
+            for line in caller.read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+        assert len(code) <= 50, caller.name
+
+
+def test_all_callers_pin_the_same_commit() -> None:
+    refs = {called(load(p))[0]["uses"].split("@")[1] for p in CALLERS}
+    assert len(refs) == 1

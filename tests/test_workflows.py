@@ -1,8 +1,10 @@
-"""The GitHub Actions workflows shipped under ci/: actionlint-clean, pinned, least-privilege.
+"""The reusable workflows (.github/workflows/) and their example callers (examples/):
+actionlint-clean, pinned, least-privilege.
 
-actionlint (with shellcheck) runs through ci/actionlint on the workflows and on a copy whose
-SHA-pinned actions are replaced by their major version, because actionlint checks an action's
-inputs only for a version ref it knows. Deliberately broken copies prove both lints really lint.
+actionlint (with shellcheck) runs through ci/actionlint on every file and, for the reusable
+workflows, on a copy whose SHA-pinned actions are replaced by their major version, because
+actionlint checks an action's inputs only for a version ref it knows. Deliberately broken copies
+prove both lints really lint.
 Their shape is in tests/test_workflow_shape.py, their scripts run for real in
 tests/test_workflow_scripts.py and tests/test_workflow_calls.py.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,10 +21,12 @@ from typing import Any
 
 import pytest
 from support.workflows import (
+    CALLERS,
     RELEASE,
     ROLLBACK,
     ROOT,
     WORKFLOWS,
+    as_list,
     load,
     steps,
     uses,
@@ -62,11 +67,17 @@ UNKNOWN_TO_ACTIONLINT = {
     "sigstore/cosign-installer": {"cosign-release", "install-dir", "use-sudo"},
 }
 PIN = re.compile(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$", re.MULTILINE)
-DAGGER_VERSION = "0.21.11"
-TAGS_GROUP = "release-pipeline-tags-${{ github.repository }}"
+# How a caller names a reusable workflow of this repository: by full commit SHA.
+CALL = re.compile(
+    r"[\w.-]+/release-pipeline/\.github/workflows/(release|rollback)\.yml@[0-9a-f]{40}"
+)
+REUSABLE_WORKFLOWS = [RELEASE, ROLLBACK]
+TAGS_GROUP = "release-pipeline-tags-${{ inputs.image }}"
 TOKEN = re.compile(r"secrets\.|github\.token")
 # What each job may do; jobs without an entry inherit the top level's `contents: read`.
 JOB_PERMISSIONS = {
+    (RELEASE, "pin"): {"id-token": "write"},
+    (ROLLBACK, "pin"): {"id-token": "write"},
     (RELEASE, "resolve"): None,
     (RELEASE, "publish"): {"contents": "read", "packages": "write"},
     (RELEASE, "merge"): {"contents": "read", "packages": "write"},
@@ -104,6 +115,7 @@ def version_refs(text: str) -> str:
 
 def test_there_are_workflows() -> None:
     assert RELEASE in WORKFLOWS and ROLLBACK in WORKFLOWS
+    assert len(CALLERS) == 3 and set(CALLERS) <= set(WORKFLOWS)
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: str(p.relative_to(ROOT)))
@@ -112,7 +124,7 @@ def test_actionlint_accepts(workflow: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("workflow", REUSABLE_WORKFLOWS, ids=lambda p: p.name)
 def test_actionlint_accepts_the_version_ref_copy(workflow: Path, tmp_path: Path) -> None:
     copy = tmp_path / workflow.name
     copy.write_text(version_refs(workflow.read_text()))
@@ -121,9 +133,25 @@ def test_actionlint_accepts_the_version_ref_copy(workflow: Path, tmp_path: Path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_actionlint_with_no_arguments_lints_everything_under_ci() -> None:
+def test_actionlint_with_no_arguments_lints_the_workflows_and_the_examples(tmp_path: Path) -> None:
     result = run_actionlint()
     assert result.returncode == 0, result.stdout + result.stderr
+    # It really reads examples/: a planted mistake there is reported.
+    broken = tmp_path / "root"
+    for top in (".github", "examples", "ci"):
+        shutil.copytree(ROOT / top, broken / top)
+    caller = broken / "examples" / "testplanit" / "rollback.yml"
+    caller.write_text(caller.read_text().replace("${{ inputs.image }}", "${{ inputs.imag }}"))
+    done = subprocess.run(
+        [str(broken / "ci" / "actionlint")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
+    )
+    assert done.returncode != 0
+    assert 'property "imag" is not defined' in done.stdout
 
 
 def test_actionlint_is_found_without_path(tmp_path: Path) -> None:
@@ -143,7 +171,7 @@ def test_actionlint_is_found_without_path(tmp_path: Path) -> None:
 def test_actionlint_rejects_a_broken_workflow(tmp_path: Path) -> None:
     """The lint is not vacuous: each planted mistake is reported, shell ones included."""
     text = RELEASE.read_text()
-    broken = text.replace("needs: [resolve, publish]", "needs: [resolve, publsh]")
+    broken = text.replace("needs: [pin, resolve, publish]", "needs: [pin, resolve, publsh]")
     broken = broken.replace('echo "digests=$digests" >>', "echo digests=$digests >>")
     broken = broken.replace("outputs.registry }}", "outputs.registyr }}")
     assert broken.count("\n") == text.count("\n") and broken != text
@@ -200,7 +228,7 @@ def test_the_linter_wheel_is_pinned_by_hash() -> None:
 # --- supply chain ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+@pytest.mark.parametrize("workflow", REUSABLE_WORKFLOWS, ids=lambda p: p.name)
 def test_every_action_is_pinned_to_a_verified_commit(workflow: Path) -> None:
     text = workflow.read_text()
     refs = re.findall(r"uses: (\S+)", text)
@@ -208,6 +236,19 @@ def test_every_action_is_pinned_to_a_verified_commit(workflow: Path) -> None:
     assert refs and len(pins) == len(refs), "every `uses:` is OWNER/REPO@SHA # vX.Y.Z"
     for action, sha, version in pins:
         assert VERIFIED_ACTIONS.get(action) == (sha, version), action
+
+
+@pytest.mark.parametrize("caller", CALLERS, ids=lambda p: p.name)
+def test_a_caller_uses_nothing_but_a_reusable_workflow_by_full_sha(caller: Path) -> None:
+    refs = re.findall(r"uses: (\S+)", caller.read_text())
+    assert len(refs) == 1 and CALL.fullmatch(refs[0]), refs
+    assert "secrets: inherit" not in caller.read_text()
+
+
+def test_the_pin_rule_rejects_what_it_must() -> None:
+    """Not vacuous: a tag, a branch or a short SHA in a caller's `uses:` is not a pin."""
+    for ref in ("v1", "main", "0" * 39, "0" * 40 + "0"):
+        assert not CALL.fullmatch(f"OWNER/release-pipeline/.github/workflows/release.yml@{ref}")
 
 
 def test_inputs_of_actions_actionlint_does_not_know() -> None:
@@ -218,11 +259,22 @@ def test_inputs_of_actions_actionlint_does_not_know() -> None:
                     assert set(step.get("with", {})) <= inputs, (workflow, step.get("name"))
 
 
-@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
-def test_the_module_is_loaded_by_a_full_commit_sha(workflow: Path) -> None:
-    module = load(workflow)["env"]["RELEASE_PIPELINE_MODULE"]
-    assert re.fullmatch(r"github\.com/[\w.-]+/release-pipeline@[0-9a-f]{40}", module)
-    assert load(workflow)["env"]["DAGGER_VERSION"] == DAGGER_VERSION
+@pytest.mark.parametrize("workflow", REUSABLE_WORKFLOWS, ids=lambda p: p.name)
+def test_the_module_comes_only_from_the_pin_job(workflow: Path) -> None:
+    """One pin: every `dagger call` and the preflight install use the commit the pin job read
+    from the OIDC token, and the Dagger version is the one dagger.json at that commit names."""
+    wf = load(workflow)
+    calling = [s for s in steps(wf) if "dagger call" in s.get("run", "")]
+    assert calling
+    for step in calling:
+        assert step["env"]["MODULE"] == "${{ needs.pin.outputs.module }}"
+        assert '-m "$MODULE"' in step["run"]
+    for name, job in wf["jobs"].items():
+        if any("$MODULE" in s.get("run", "") for s in job.get("steps", [])) or name == "resolve":
+            assert "pin" in as_list(job["needs"]), name
+    engine = json.loads((ROOT / "dagger.json").read_text())["engineVersion"]
+    assert wf["env"]["DAGGER_VERSION"] == engine.removeprefix("v")
+    assert "RELEASE_PIPELINE_MODULE" not in workflow.read_text()
 
 
 def test_the_dagger_cli_is_installed_without_the_token() -> None:
@@ -230,7 +282,7 @@ def test_the_dagger_cli_is_installed_without_the_token() -> None:
     installs = 0
     for workflow in WORKFLOWS:
         for job in load(workflow)["jobs"].values():
-            for i, step in enumerate(job["steps"]):
+            for i, step in enumerate(job.get("steps", [])):
                 if not uses(step, "dagger/dagger-for-github"):
                     continue
                 installs += 1
@@ -251,6 +303,11 @@ def test_the_token_reaches_only_dagger_calls_and_the_registry_login() -> None:
         for path, value in walk(wf):
             if not TOKEN.search(value):
                 continue
+            if workflow in CALLERS:
+                # Handed on only as the reusable workflow's secret input.
+                assert path[2:] == ("secrets", "registry-token"), (workflow, path)
+                assert value == "${{ secrets.GITHUB_TOKEN }}"
+                continue
             assert path[0] == "jobs" and path[2] == "steps", (workflow, path)
             step = wf["jobs"][path[1]]["steps"][path[3]]
             if path[4:] == ("with", "password"):
@@ -262,16 +319,36 @@ def test_the_token_reaches_only_dagger_calls_and_the_registry_login() -> None:
                 assert "--password=env://REGISTRY_PASSWORD" in step["run"]
 
 
-@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+@pytest.mark.parametrize("workflow", REUSABLE_WORKFLOWS, ids=lambda p: p.name)
+def test_the_token_is_a_secret_input(workflow: Path) -> None:
+    wf = load(workflow)
+    call = wf.get("on", wf.get(True))["workflow_call"]
+    assert call["secrets"] == {
+        "registry-token": {
+            "description": call["secrets"]["registry-token"]["description"],
+            "required": True,
+        }
+    }
+    used = set(re.findall(r"secrets\.([\w-]+)", workflow.read_text()))
+    assert used == {"registry-token"}
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_least_privilege_permissions(workflow: Path) -> None:
     wf = load(workflow)
     assert wf["permissions"] == {"contents": "read"}
+    if workflow in CALLERS:
+        return  # a caller grants what its reusable workflow needs: test_workflow_shape.py
     for name, job in wf["jobs"].items():
         assert job.get("permissions") == JOB_PERMISSIONS[(workflow, name)], name
         if "id-token" in job.get("permissions", {}):
-            # Only the job that attests and signs mints OIDC tokens, and it runs no module code.
-            assert name == "attest"
-            assert not any("dagger" in s.get("run", "") + s.get("uses", "") for s in job["steps"])
+            # Only the pin job (reads its own claims) and the job that attests and signs mint
+            # OIDC tokens, and neither runs module code, repository code or a checkout.
+            assert name in ("pin", "attest")
+            for step in job["steps"]:
+                text = step.get("run", "") + step.get("uses", "")
+                code = r"dagger |release-pipeline preflight|pip install|\$PREPARE|checkout"
+                assert not re.search(code, text)
 
 
 def test_release_and_rollback_share_one_tag_writing_group(
@@ -292,9 +369,15 @@ def test_release_and_rollback_share_one_tag_writing_group(
     # The replacement rule is written where the group is defined.
     for path in (RELEASE, ROLLBACK):
         assert "one PENDING job per group" in path.read_text()
+    # A caller's own workflow-level group could deadlock against the called workflow's.
+    for caller in CALLERS:
+        assert "concurrency" not in load(caller)
 
 
-def test_release_concurrency_is_per_version_and_never_cancels(release: dict[str, Any]) -> None:
+def test_release_concurrency_is_per_image_and_version_and_never_cancels(
+    release: dict[str, Any],
+) -> None:
     conc = release["concurrency"]
     assert conc["cancel-in-progress"] is False
-    assert "inputs.tag" in conc["group"] and "github.ref_name" in conc["group"]
+    assert "inputs.image" in conc["group"]
+    assert "inputs.tag || github.ref_name" in conc["group"]

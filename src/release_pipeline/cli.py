@@ -26,6 +26,7 @@ import anyio
 from .auth import Credentials
 from .errors import InvalidInput, ReleaseError
 from .inputs import DEFAULT_FLAVOR, DEFAULT_PLATFORMS, ImageRef, parse_source_url
+from .preflight import add_preflight_parser, preflight_main
 from .promote import promote
 from .registry import RegistryClient, RetryNotice, RetryPolicy
 from .release import merge, plan
@@ -205,7 +206,12 @@ def add_status(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     verb.add_argument("--limit", default="20", help="versions shown, newest first (default 20)")
 
 
-VERBS = (add_merge, add_plan, add_promote, add_status)
+def add_preflight(verbs: Verbs, common: argparse.ArgumentParser) -> None:
+    """`preflight` reads a local checkout, no registry: it takes none of the common flags."""
+    add_preflight_parser(verbs)
+
+
+VERBS = (add_merge, add_plan, add_promote, add_status, add_preflight)
 
 
 def add_scheme_flag(parser: argparse.ArgumentParser) -> None:
@@ -370,6 +376,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         args = top.parse_args(argv)
     except SystemExit as exc:  # argparse: --help, --version (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else EXIT_INVALID
+    if args.command == "preflight":  # reads a local checkout, no registry
+        return preflight_main(args)
     try:
         report = anyio.run(execute, args, os.environ.get(PASSWORD_ENV))
     except InvalidInput as exc:

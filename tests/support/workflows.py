@@ -1,5 +1,6 @@
-"""Read the workflows under ci/github, run their `run:` scripts for real, and check the
-`dagger call` lines those scripts execute against what the module registers.
+"""Read the reusable workflows (.github/workflows/) and their example callers (examples/), run
+their `run:` scripts for real, and check the `dagger call` lines those scripts execute against
+what the module registers.
 
 Scripts run in bash with the environment GitHub would give them (the workflow's `env:` block, the
 step's `env:`, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files). `dagger` is replaced by a recorder
@@ -21,10 +22,20 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-CI = ROOT / "ci"
-RELEASE = CI / "github" / "release.yml"
-ROLLBACK = CI / "github" / "rollback.yml"
-WORKFLOWS = sorted(p for p in CI.rglob("*") if p.suffix in {".yml", ".yaml"} and p.is_file())
+REUSABLE = ROOT / ".github" / "workflows"
+RELEASE = REUSABLE / "release.yml"
+ROLLBACK = REUSABLE / "rollback.yml"
+EXAMPLES = ROOT / "examples" / "testplanit"
+SAAS = EXAMPLES / "release.yml"
+SELFHOST = EXAMPLES / "release-selfhost.yml"
+ROLLBACK_CALLER = EXAMPLES / "rollback.yml"
+CALLERS = sorted(p for p in EXAMPLES.rglob("*") if p.suffix in {".yml", ".yaml"})
+WORKFLOWS = sorted(
+    p
+    for top in (REUSABLE, ROOT / "examples")
+    for p in top.rglob("*")
+    if p.suffix in {".yml", ".yaml"} and p.is_file()
+)
 
 
 @functools.cache
@@ -98,17 +109,23 @@ argv = sys.argv[1:]
 password_set = bool(os.environ.get("REGISTRY_PASSWORD"))
 with open(os.environ["FAKE_DAGGER_LOG"], "a") as log:
     log.write(json.dumps({{"argv": argv, "password_set": password_set}}) + "\\n")
-words = [w for w in argv if not w.startswith("-")]
-function = next((w for w in words[1:] if w != os.environ.get("RELEASE_PIPELINE_MODULE")), "")
+words = iter(argv[1:])
+function = ""
+for word in words:
+    if word in ("-m", "--mod"):
+        next(words)
+    elif not word.startswith("-"):
+        function = word
+        break
 if function == os.environ.get("FAKE_DAGGER_FAIL"):
     print(function + " failed", file=sys.stderr)
     sys.exit(1)
 digest = "sha256:" + hashlib.sha256(" ".join(argv).encode()).hexdigest()
-image = next(w.split("=", 1)[1] for w in argv if w.startswith("--image="))
+image = next((w.split("=", 1)[1] for w in argv if w.startswith("--image=")), "throwaway/x")
 dry_run = "--dry-run" in argv
 if function == "publish-platform":
     print(digest)
-elif function == "merge":
+elif function in ("merge", "release"):
     print(json.dumps({{"index_digest": digest, "pinned": image + "@" + digest}}))
 elif function == "status":
     print(json.dumps({{"latest": {{"tag": "latest", "digest": digest}}, "versions": []}}))
