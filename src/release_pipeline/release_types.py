@@ -121,6 +121,24 @@ class Promotion:
         str, Doc("why these versions are yanked, or why none is, in one sentence")
     ] = dagger.field()
     dry_run: Annotated[bool, Doc("true when nothing was written")] = dagger.field()
+    previous: Annotated[
+        str, Doc("the digest the tag held before the run (empty: the tag did not exist)")
+    ] = dagger.field()
+    previous_version: Annotated[
+        str, Doc("the version that previous digest was released as (empty: none known)")
+    ] = dagger.field()
+    after_version: Annotated[
+        str, Doc("the version the tag holds after the run (a newer release may have won)")
+    ] = dagger.field()
+    restored: Annotated[
+        list[str], Doc("yanked versions this run put back (a dry run: would put back)")
+    ] = dagger.field()
+    released_meanwhile: Annotated[
+        list[str], Doc("versions released while this rollback ran: passed over and yanked too")
+    ] = dagger.field()
+    already_current: Annotated[
+        bool, Doc("true when the tag already held this release: nothing was written")
+    ] = dagger.field()
     json: Annotated[str, Doc("the whole promotion report as JSON, from this one run")] = (
         dagger.field()
     )
@@ -211,5 +229,11 @@ def promotion_object(done: PromoteReport) -> Promotion:
         written=done.written,
         reason=done.reason,
         dry_run=done.dry_run,
+        previous=done.previous or "",
+        previous_version=done.previous_version or "",
+        after_version=done.after_version or "",
+        restored=done.restored,
+        released_meanwhile=done.released_meanwhile,
+        already_current=done.already_current,
         json=done.model_dump_json(indent=2),
     )
