@@ -195,17 +195,23 @@ def test_promote_shows_the_yank_conditionally_then_done(
     assert text.splitlines()[0] == "dry run: nothing written"
     assert note(text, "would yank") == ", ".join(dry["yanked"]) == "10.22.18"
     assert "yanked: " not in text
+    latest = f"latest-{FLAVOR}"
+    # New tags would be written; the floating tag, which exists, would move OLD -> NEW.
     assert [(r[0], r[1], r[2]) for r in rows(text)] == [
-        (t, dry["tags"][t], "would write") for t in dry["written"]
+        (t, f"{dry['previous']} -> {dry['tags'][t]}", "would move")
+        if t == latest
+        else (t, dry["tags"][t], "would write")
+        for t in dry["written"]
     ]
     assert note(text, "why") == dry["reason"]
-    latest = f"latest-{FLAVOR}"
     assert note(text, "would be") == f"{latest} -> 10.22.17 ({dry['digest']})"
 
     code, out, err = run(capsys, *argv, "--wide")
     assert code == 0, err
     assert "dry run" not in out and note(out, "yanked") == "10.22.18"
-    assert [r[2] for r in rows(out)] == ["written"] * len(dry["written"])
+    assert [r[2] for r in rows(out)] == [
+        "moved" if t == latest else "written" for t in dry["written"]
+    ]
     assert note(out, "after") == f"{latest} -> 10.22.17 ({dry['digest']})"
 
 

@@ -25,6 +25,8 @@ OLD, NEW = hashlib.sha1(b"forged old").hexdigest(), hashlib.sha1(b"forged new").
 # How `errors.shown` quotes FORGED: control characters as '?', every '::' split.
 FORGED_SHOWN = "?[2J?[31m : :error: :pwned"
 SECRET_SOURCE = "https://bot:ghp_SECRET@github.com/org/app\n::error::x"
+# A header outside the digest grammar is named, never echoed: it could hold anything.
+NOT_A_DIGEST = f"a Docker-Content-Digest of {len(FORGED)} characters that is not sha256:"
 
 
 @pytest.fixture
@@ -47,7 +49,7 @@ def refused(capsys: pytest.CaptureFixture[str], argv: list[str], expected: str) 
     return out, err
 
 
-def test_a_forged_digest_header_is_refused_by_status_quoted(
+def test_a_forged_digest_header_is_refused_by_status_unechoed(
     released: Registry, proxy_factory: ProxyFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """status printed `latest-workers = host/repo@ESC[2J...` raw."""
@@ -57,7 +59,8 @@ def test_a_forged_digest_header_is_refused_by_status_quoted(
 
     proxy = proxy_factory(released.host, hostile=Hostile(rewrite=on_manifests(forge)))
     for argv in (["status"], ["status", "--json"]):
-        refused(capsys, [*argv, f"--image={proxy.host}/{REPO}"], FORGED_SHOWN)
+        refused(capsys, [*argv, f"--image={proxy.host}/{REPO}"], NOT_A_DIGEST)
+        assert FORGED_SHOWN not in capsys.readouterr().err
 
 
 def test_a_forged_digest_header_is_refused_by_a_conflicting_merge(
@@ -73,7 +76,7 @@ def test_a_forged_digest_header_is_refused_by_a_conflicting_merge(
 
     proxy = proxy_factory(released.host, hostile=Hostile(rewrite=on_manifests(forge)))
     argv = ["merge", f"--image={proxy.host}/{REPO}", "--version=1.0.0", f"--sha={NEW}"]
-    refused(capsys, argv, "Docker-Content-Digest '" + FORGED_SHOWN)
+    refused(capsys, argv, NOT_A_DIGEST)
     assert [m for m, _ in proxy.counted() if m in WRITE_METHODS] == []
     assert tag_digests(released.host, REPO) == before
 
@@ -268,7 +271,12 @@ def test_promote_never_copies_an_index_whose_text_could_forge_output(
 
     before = tag_digests(released.host, REPO)
     proxy = proxy_factory(released.host, hostile=Hostile(rewrite=forge_body(forge)))
-    argv = ["promote", f"--image={proxy.host}/{REPO}", "--from=1.0.0-workers", "--to=stable"]
+    argv = [
+        "promote",
+        f"--image={proxy.host}/{REPO}",
+        "--from=1.0.0-workers",
+        "--to=stable-workers",
+    ]
     refused(capsys, argv, "'ok?: :error: :pwned'")
     assert [m for m, _ in proxy.counted() if m in WRITE_METHODS] == []
     assert tag_digests(released.host, REPO) == before

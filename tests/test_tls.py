@@ -197,7 +197,8 @@ def test_https_to_a_plain_http_registry_says_to_use_plain_http(
 
 def every_verb() -> list[str]:
     subcommands = next(a for a in cli.parser()._actions if a.dest == "command")
-    return sorted(subcommands.choices or {})
+    # preflight reads a local checkout and no registry: it has no scheme to choose.
+    return sorted(v for v in subcommands.choices or {} if v != "preflight")
 
 
 # What each verb needs besides --image. A verb added to the CLI fails the test below until it

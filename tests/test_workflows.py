@@ -272,8 +272,14 @@ def test_the_module_comes_only_from_the_pin_job(workflow: Path) -> None:
     for name, job in wf["jobs"].items():
         if any("$MODULE" in s.get("run", "") for s in job.get("steps", [])) or name == "resolve":
             assert "pin" in as_list(job["needs"]), name
+    # The CLI and engine the workflows install: the SDK release the tests run against
+    # (ci/constraints.txt), which is at least the module's minimum engine (dagger.json).
     engine = json.loads((ROOT / "dagger.json").read_text())["engineVersion"]
-    assert wf["env"]["DAGGER_VERSION"] == engine.removeprefix("v")
+    sdk = re.search(r"^dagger-io==(\S+)", (ROOT / "ci/constraints.txt").read_text(), re.M)
+    assert sdk is not None
+    assert wf["env"]["DAGGER_VERSION"] == sdk.group(1)
+    as_tuple = [tuple(map(int, v.split("."))) for v in (sdk.group(1), engine.removeprefix("v"))]
+    assert as_tuple[0] >= as_tuple[1]
     assert "RELEASE_PIPELINE_MODULE" not in workflow.read_text()
 
 

@@ -29,12 +29,13 @@ _AUTH_SCHEME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
 
 def content_digest(headers: httpx.Headers, where: str) -> str | None:
     """The Docker-Content-Digest header, None when absent. A value outside the digest
-    grammar is refused, quoted: `status` and tag conflicts print what this returns."""
+    grammar is refused without being echoed (it could hold anything, a pasted token too):
+    `status` and tag conflicts print what this returns."""
     value: str | None = headers.get("docker-content-digest")
     if value is not None and not is_digest(value):
         raise RegistryError(
-            f"{where}: the registry sent Docker-Content-Digest {shown(value)!r}, "
-            "which is not sha256: and 64 lower-case hex digits"
+            f"{where}: the registry sent a Docker-Content-Digest of {len(value)} characters "
+            "that is not sha256: and 64 lower-case hex digits"
         )
     return value
 
@@ -48,8 +49,8 @@ def auth_challenge(headers: httpx.Headers, host: str) -> str | None:
     scheme = value.strip().partition(" ")[0]
     if not (value.isascii() and value.isprintable()) or _AUTH_SCHEME.fullmatch(scheme) is None:
         raise AuthError(
-            f"{host} answered 401 with a WWW-Authenticate header that is no challenge: "
-            f"{shown(value)!r}"
+            f"{host} answered 401 with a WWW-Authenticate header of {len(value)} characters "
+            "that is no challenge (not echoed: it could hold anything)"
         )
     return value
 
@@ -66,7 +67,8 @@ def checked_url(base: str | None, reference: str, what: str) -> str:
     outside = url.replace(host, "", 1) if _IPV6_HOST.fullmatch(host) else url
     if _URL_TEXT.fullmatch(url) is None or "::" in outside or host == "":
         raise RegistryError(
-            f"{what}: the registry named the URL {shown(reference)!r}; not followed "
-            "(a URL must have a host, be printable ASCII and hold no spaces and no double colon)"
+            f"{what}: the registry named a URL of {len(reference)} characters; not followed "
+            "nor echoed (a URL must have a host, be printable ASCII and hold no spaces and no "
+            "double colon)"
         )
     return url
