@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from .errors import AuthError, RegistryError, shown
+from .errors import AuthError, RegistryError
 from .inputs import is_digest
 
 # A URL a registry names (Location, Link, a token realm): printable ASCII, no spaces.
