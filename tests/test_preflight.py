@@ -340,6 +340,40 @@ async def test_a_directory_with_a_re_included_file_is_sent(tmp_path: Path) -> No
     assert [line for line, _ in problems(report)] == [3]
 
 
+async def test_an_excluded_directory_is_walked_only_where_an_exception_could_apply(
+    tmp_path: Path,
+) -> None:
+    """`!packages/api/dist` cannot re-include anything in node_modules: it is not walked."""
+    root = context(
+        tmp_path,
+        "FROM alpine AS app\nCOPY node_modules /nm\n",
+        {".dockerignore": "node_modules\npackages\n!packages/api/dist\n", "node_modules/x": ""},
+    )
+    walked: list[str] = []
+
+    class Recording(LocalTree):
+        async def entries(self, path: str) -> list[str]:
+            walked.append(path)
+            return await super().entries(path)
+
+    report = await check(Recording(root), "Dockerfile", ["app"], {})
+    assert [line for line, _ in problems(report)] == [2]
+    assert walked == []
+
+
+async def test_copy_parents_skips_a_missing_source_like_buildkit(tmp_path: Path) -> None:
+    root = context(
+        tmp_path,
+        "FROM alpine AS app\nCOPY --parents packages/api/package.json absent.txt /app/\n",
+        {"packages/api/package.json": "{}"},
+    )
+    report = await check(LocalTree(root), "Dockerfile", ["app"], {})
+    assert report.problems == []
+    assert [n.split(": ", 1)[1] for n in report.notes] == [
+        "COPY source 'absent.txt' matches nothing (allowed: BuildKit copies nothing for it)"
+    ]
+
+
 async def test_a_bad_ignore_file_is_invalid_input_naming_it(tmp_path: Path) -> None:
     root = context(tmp_path, "FROM alpine AS app\n", {".dockerignore": "ok\n[broken\n"})
     with pytest.raises(InvalidInput) as err:

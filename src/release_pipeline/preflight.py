@@ -235,13 +235,17 @@ class _Checker:
     async def copy(self, copy: df.Copy, scope: df.Scope) -> None:
         if "from" in copy.flags:
             return
+        # With --parents BuildKit matches every source as a pattern: a missing one is skipped.
+        as_pattern = copy.flags.get("parents", "false") != "false"
         for source in copy.sources:
             if copy.keyword == "ADD" and ("://" in source or source.startswith("git@")):
                 continue
             what = f"{copy.keyword} source {shown(source)!r}"
-            await self.source(source, copy.line, what, scope)
+            await self.source(source, copy.line, what, scope, as_pattern=as_pattern)
 
-    async def source(self, raw: str, line: int, what: str, scope: df.Scope) -> None:
+    async def source(
+        self, raw: str, line: int, what: str, scope: df.Scope, *, as_pattern: bool = False
+    ) -> None:
         expanded, unknown = scope.expand(raw)
         if unknown:
             names = ", ".join(sorted(unknown))
@@ -257,7 +261,7 @@ class _Checker:
         self.report.checked += 1
         if not path:
             return
-        if has_wildcard(path):
+        if as_pattern or has_wildcard(path):
             await self.wildcard(path, line, what)
             return
         kind = await self.tree.kind(path)
@@ -309,7 +313,7 @@ class _Checker:
         a `!` line re-includes."""
         if self.rules.excluded_by(path) is None:
             return True
-        if kind != "dir" or not self.rules.has_exceptions:
+        if kind != "dir" or not self.rules.may_reinclude_below(path):
             return False
         for name in await self.tree.entries(path):
             child = f"{path}/{name}"
