@@ -226,6 +226,7 @@ async def test_flags_from_copies_heredocs_continuations_and_urls(tmp_path: Path)
         RUN <<-SCRIPT cat >/x
         \tCOPY missing-in-run-heredoc.txt /nowhere
         \tSCRIPT
+        RUN echo "a<<b" > /note
         COPY ["two words.txt", "missing b.txt", "/app/"]
         RUN --mount=type=bind,source=cache.txt,target=/c true
         RUN --mount=type=cache,target=/root/.cache --mount=type=bind,src=gone,target=/g true
@@ -235,8 +236,8 @@ async def test_flags_from_copies_heredocs_continuations_and_urls(tmp_path: Path)
     report = await check(LocalTree(root), "Dockerfile", ["base"], {})
     assert problems(report) == [
         (3, "COPY source 'missing-a.txt' not found in the build context"),
-        (16, "COPY source 'missing b.txt' not found in the build context"),
-        (18, "RUN --mount source 'gone' not found in the build context"),
+        (17, "COPY source 'missing b.txt' not found in the build context"),
+        (19, "RUN --mount source 'gone' not found in the build context"),
     ]
 
 

@@ -160,7 +160,7 @@ async def check(
     for name in names:
         stage = parsed.stage(name) if not name.isdigit() else None
         if stage is None:
-            known = ", ".join(s.name for s in parsed.stages if s.name) or "none named"
+            known = ", ".join(shown(s.name) for s in parsed.stages if s.name) or "none named"
             report.problems.append(Problem(f"target {shown(name)!r} is not a stage ({known})"))
         else:
             stages.append(stage)
