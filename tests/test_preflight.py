@@ -380,3 +380,13 @@ async def test_a_bad_ignore_file_is_invalid_input_naming_it(tmp_path: Path) -> N
     with pytest.raises(InvalidInput) as err:
         await check(LocalTree(root), "Dockerfile", ["app"], {})
     assert (err.value.field, err.value.rule) == (".dockerignore", "line 2: bad pattern '[broken'")
+
+
+async def test_dockerfile_text_in_messages_cannot_issue_workflow_commands(tmp_path: Path) -> None:
+    """The Dockerfile comes from the tag being released: what it names is shown, not obeyed
+    (no `::` workflow command, no control character reaches the CI log)."""
+    root = context(tmp_path, 'FROM alpine AS app\nCOPY ["::error::x\\u001b[31m", "/"]\n', {})
+    report = await check(LocalTree(root), "Dockerfile", ["app", "::warning::t"], {})
+    text = report.text()
+    assert "::" not in text and "\x1b" not in text
+    assert len(report.problems) == 2

@@ -47,10 +47,6 @@ class Stage:
     line: int
     instructions: list[Instruction] = field(default_factory=list)
 
-    @property
-    def label(self) -> str:
-        return self.name or f"stage {self.index}"
-
 
 @dataclass(frozen=True)
 class Dockerfile:

@@ -101,17 +101,16 @@ class PreflightReport:
 
     def text(self) -> str:
         """One line per problem, `Dockerfile:LINE: message`, then the notes and a summary."""
+        name = shown(self.dockerfile)  # caller's text: no workflow command reaches a CI log
         lines = [
-            f"{self.dockerfile}:{p.line}: {p.message}"
-            if p.line
-            else f"{self.dockerfile}: {p.message}"
+            f"{name}:{p.line}: {p.message}" if p.line else f"{name}: {p.message}"
             for p in self.problems
         ]
         lines += [f"note: {note}" for note in self.notes]
         ignore = self.ignore_file or "no ignore file"
         verdict = f"{len(self.problems)} problem(s)" if self.problems else "ok"
         lines.append(
-            f"preflight {verdict}: {self.dockerfile}, targets {', '.join(self.targets)}; "
+            f"preflight {verdict}: {name}, targets {', '.join(map(shown, self.targets))}; "
             f"{self.checked} context path(s) checked ({ignore})"
         )
         return "\n".join(lines)
@@ -129,7 +128,9 @@ def context_path(path: str, field_name: str) -> str:
     """A relative path inside the context, cleaned; InvalidInput when it leaves it."""
     cleaned = go_clean(path.strip())
     if not path.strip() or cleaned.startswith(("/", "../")) or cleaned == "..":
-        raise InvalidInput(field_name, f"must be a relative path inside the context, not {path!r}")
+        raise InvalidInput(
+            field_name, f"must be a relative path inside the context, not {shown(path)!r}"
+        )
     return cleaned
 
 
@@ -213,7 +214,7 @@ class _Checker:
     async def stage(self, stage: df.Stage) -> None:
         globals_ = df.Scope.globals_of(self.parsed.global_args, self.build_args)
         parent = self.parsed.stage(stage.base)
-        scope = globals_.for_stage(self._scope_of(parent) if parent else None)
+        scope = globals_.for_stage(self.scopes.get(parent.index) if parent else None)
         for ins in stage.instructions:
             if ins.keyword == "ARG":
                 scope.declare_args(ins.value)
@@ -228,9 +229,6 @@ class _Checker:
                         what = f"RUN --mount source {shown(source)!r}"
                         await self.source(source, ins.line, what, scope)
         self.scopes[stage.index] = scope
-
-    def _scope_of(self, stage: df.Stage) -> df.Scope | None:
-        return self.scopes.get(stage.index)
 
     async def copy(self, copy: df.Copy, scope: df.Scope) -> None:
         if "from" in copy.flags:
