@@ -226,6 +226,7 @@ async def test_flags_from_copies_heredocs_continuations_and_urls(tmp_path: Path)
         RUN <<-SCRIPT cat >/x
         \tCOPY missing-in-run-heredoc.txt /nowhere
         \tSCRIPT
+        RUN echo "a<<b" > /note
         COPY ["two words.txt", "missing b.txt", "/app/"]
         RUN --mount=type=bind,source=cache.txt,target=/c true
         RUN --mount=type=cache,target=/root/.cache --mount=type=bind,src=gone,target=/g true
@@ -235,8 +236,8 @@ async def test_flags_from_copies_heredocs_continuations_and_urls(tmp_path: Path)
     report = await check(LocalTree(root), "Dockerfile", ["base"], {})
     assert problems(report) == [
         (3, "COPY source 'missing-a.txt' not found in the build context"),
-        (16, "COPY source 'missing b.txt' not found in the build context"),
-        (18, "RUN --mount source 'gone' not found in the build context"),
+        (17, "COPY source 'missing b.txt' not found in the build context"),
+        (19, "RUN --mount source 'gone' not found in the build context"),
     ]
 
 
@@ -340,8 +341,52 @@ async def test_a_directory_with_a_re_included_file_is_sent(tmp_path: Path) -> No
     assert [line for line, _ in problems(report)] == [3]
 
 
+async def test_an_excluded_directory_is_walked_only_where_an_exception_could_apply(
+    tmp_path: Path,
+) -> None:
+    """`!packages/api/dist` cannot re-include anything in node_modules: it is not walked."""
+    root = context(
+        tmp_path,
+        "FROM alpine AS app\nCOPY node_modules /nm\n",
+        {".dockerignore": "node_modules\npackages\n!packages/api/dist\n", "node_modules/x": ""},
+    )
+    walked: list[str] = []
+
+    class Recording(LocalTree):
+        async def entries(self, path: str) -> list[str]:
+            walked.append(path)
+            return await super().entries(path)
+
+    report = await check(Recording(root), "Dockerfile", ["app"], {})
+    assert [line for line, _ in problems(report)] == [2]
+    assert walked == []
+
+
+async def test_copy_parents_skips_a_missing_source_like_buildkit(tmp_path: Path) -> None:
+    root = context(
+        tmp_path,
+        "FROM alpine AS app\nCOPY --parents packages/api/package.json absent.txt /app/\n",
+        {"packages/api/package.json": "{}"},
+    )
+    report = await check(LocalTree(root), "Dockerfile", ["app"], {})
+    assert report.problems == []
+    assert [n.split(": ", 1)[1] for n in report.notes] == [
+        "COPY source 'absent.txt' matches nothing (allowed: BuildKit copies nothing for it)"
+    ]
+
+
 async def test_a_bad_ignore_file_is_invalid_input_naming_it(tmp_path: Path) -> None:
     root = context(tmp_path, "FROM alpine AS app\n", {".dockerignore": "ok\n[broken\n"})
     with pytest.raises(InvalidInput) as err:
         await check(LocalTree(root), "Dockerfile", ["app"], {})
     assert (err.value.field, err.value.rule) == (".dockerignore", "line 2: bad pattern '[broken'")
+
+
+async def test_dockerfile_text_in_messages_cannot_issue_workflow_commands(tmp_path: Path) -> None:
+    """The Dockerfile comes from the tag being released: what it names is shown, not obeyed
+    (no `::` workflow command, no control character reaches the CI log)."""
+    root = context(tmp_path, 'FROM alpine AS app\nCOPY ["::error::x\\u001b[31m", "/"]\n', {})
+    report = await check(LocalTree(root), "Dockerfile", ["app", "::warning::t"], {})
+    text = report.text()
+    assert "::" not in text and "\x1b" not in text
+    assert len(report.problems) == 2

@@ -9,7 +9,7 @@ corner cases of patternmatcher's matcher (`foo/**` leaves `foo` itself in).
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from release_pipeline.dockerignore import parse_ignore_file
@@ -128,3 +128,23 @@ def test_an_exception_for_the_exact_path_last_always_sends_it(
     """The last matching line wins, whatever came before."""
     rules = parse_ignore_file("\n".join([*patterns, f"!{path}"]), ".dockerignore")
     assert rules.excluded_by(path) is None
+
+
+# Few names, so that exclusions, exceptions and paths meet often.
+COMPONENTS = st.sampled_from(["a*", "*", "b", "**", "c.d"])
+ONE_PATTERN = st.lists(COMPONENTS, min_size=1, max_size=3).map("/".join)
+NEAR_PATHS = st.lists(st.sampled_from(["a", "b", "c.d"]), min_size=1, max_size=3).map("/".join)
+
+
+@settings(max_examples=300)
+@given(NEAR_PATHS, NEAR_PATHS, st.lists(ONE_PATTERN, max_size=2), st.lists(ONE_PATTERN, max_size=3))
+def test_pruning_never_hides_a_re_included_file(
+    directory: str, below: str, before: list[str], exceptions: list[str]
+) -> None:
+    """Preflight walks an excluded directory only when `may_reinclude_below` says a `!` line
+    could apply there; whenever a file inside is in fact sent, it must say so."""
+    lines = [*before, directory, *(f"!{p}" for p in exceptions)]
+    rules = parse_ignore_file("\n".join(lines), ".dockerignore")
+    inside = f"{directory}/{below}"
+    if rules.excluded_by(directory) is not None and rules.excluded_by(inside) is None:
+        assert rules.may_reinclude_below(directory)

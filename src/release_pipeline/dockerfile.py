@@ -47,10 +47,6 @@ class Stage:
     line: int
     instructions: list[Instruction] = field(default_factory=list)
 
-    @property
-    def label(self) -> str:
-        return self.name or f"stage {self.index}"
-
 
 @dataclass(frozen=True)
 class Dockerfile:
@@ -85,7 +81,9 @@ def instructions(text: str) -> list[Instruction]:
 def _heredoc_end(value: str, lines: list[str], end: int) -> int:
     """The last line of the heredoc bodies opened on an instruction ending at `end`."""
     last = end
-    for strip_tabs, _, word in _HEREDOC.findall(value):
+    # As BuildKit: a heredoc is a shell word that starts with `<<`; one inside quotes
+    # (`echo "a<<b"`) is not.
+    for strip_tabs, _, word in (m.groups() for w in _words(value) if (m := _HEREDOC.match(w))):
         last += 1
         while last < len(lines):
             body = lines[last].lstrip("\t") if strip_tabs else lines[last]

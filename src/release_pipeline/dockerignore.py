@@ -71,10 +71,25 @@ class IgnoreRules:
     source: str
     rules: tuple[Rule, ...]
 
-    @property
-    def has_exceptions(self) -> bool:
-        """With a `!` line, an excluded directory may still hold re-included files."""
-        return any(rule.exception for rule in self.rules)
+    def may_reinclude_below(self, directory: str) -> bool:
+        """Whether a `!` line could match something inside `directory`: only then must an
+        excluded directory be walked to learn if the builder still receives part of it."""
+        parts = directory.split("/")
+        for rule in self.rules:
+            pattern = rule.pattern.split("/")
+            if not rule.exception:
+                continue
+            for i, part in enumerate(parts):
+                if i >= len(pattern):
+                    break
+                if "**" in pattern[i]:
+                    return True
+                if not component_regex(pattern[i]).match(part):
+                    break
+            else:
+                if len(pattern) > len(parts):
+                    return True
+        return False
 
     def excluded_by(self, path: str) -> Rule | None:
         """The rule that leaves `path` out of the context, or None when it is sent."""

@@ -12,10 +12,12 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
+from typing import Literal
 
 import dagger
 from dagger import dag
 
+from . import preflight
 from .auth import Credentials
 from .errors import InvalidInput
 from .flow import PlatformFailed
@@ -240,3 +242,34 @@ def _query_failure(exc: dagger.QueryError) -> str:
     if isinstance(exc, dagger.ExecError):
         return exec_failure(exc.command or [], exc.exit_code, exc.stderr)
     return str(exc)[-ERROR_TAIL:]
+
+
+@dataclass(frozen=True)
+class DirectoryTree:
+    """`preflight.ContextTree` on the module's `source`: a few engine reads, no build."""
+
+    directory: dagger.Directory
+
+    async def kind(self, path: str) -> Literal["file", "dir"] | None:
+        if await self.directory.exists(path or ".", expected_type=dagger.ExistsType.DIRECTORY_TYPE):
+            return "dir"
+        if await self.directory.exists(path, expected_type=dagger.ExistsType.REGULAR_TYPE):
+            return "file"
+        return None
+
+    async def entries(self, path: str) -> list[str]:
+        return [name.rstrip("/") for name in await self.directory.entries(path=path or ".")]
+
+    async def read_text(self, path: str) -> str:
+        return await self.directory.file(path).contents()
+
+
+async def preflight_source(options: BuildOptions) -> None:
+    """The CLI's `preflight` on the build's source, before anything is built: PreflightFailed
+    names every COPY that would fail."""
+    build_args = {"VERSION": str(options.version), "GIT_COMMIT": options.sha}
+    build_args.update(options.build_args)
+    tree = DirectoryTree(options.source)
+    report = await preflight.check(tree, options.dockerfile, [options.target], build_args)
+    if not report.ok:
+        raise preflight.PreflightFailed(report)

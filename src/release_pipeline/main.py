@@ -23,6 +23,7 @@ from .engine import (
     Destination,
     build_container,
     destination,
+    preflight_source,
 )
 from .engine import smoke_test as run_smoke_test
 from .errors import InvalidInput
@@ -322,6 +323,7 @@ class ReleasePipeline:
 
     async def _backend(self, options: BuildOptions, smoke_command: list[str]) -> DaggerBackend:
         command = _smoke(smoke_command)
+        await preflight_source(options)  # after every input check, before any engine work
         dest = await self._destination()
         return DaggerBackend(dest, options, command)
 

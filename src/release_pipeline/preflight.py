@@ -101,17 +101,16 @@ class PreflightReport:
 
     def text(self) -> str:
         """One line per problem, `Dockerfile:LINE: message`, then the notes and a summary."""
+        name = shown(self.dockerfile)  # caller's text: no workflow command reaches a CI log
         lines = [
-            f"{self.dockerfile}:{p.line}: {p.message}"
-            if p.line
-            else f"{self.dockerfile}: {p.message}"
+            f"{name}:{p.line}: {p.message}" if p.line else f"{name}: {p.message}"
             for p in self.problems
         ]
         lines += [f"note: {note}" for note in self.notes]
         ignore = self.ignore_file or "no ignore file"
         verdict = f"{len(self.problems)} problem(s)" if self.problems else "ok"
         lines.append(
-            f"preflight {verdict}: {self.dockerfile}, targets {', '.join(self.targets)}; "
+            f"preflight {verdict}: {name}, targets {', '.join(map(shown, self.targets))}; "
             f"{self.checked} context path(s) checked ({ignore})"
         )
         return "\n".join(lines)
@@ -129,7 +128,9 @@ def context_path(path: str, field_name: str) -> str:
     """A relative path inside the context, cleaned; InvalidInput when it leaves it."""
     cleaned = go_clean(path.strip())
     if not path.strip() or cleaned.startswith(("/", "../")) or cleaned == "..":
-        raise InvalidInput(field_name, f"must be a relative path inside the context, not {path!r}")
+        raise InvalidInput(
+            field_name, f"must be a relative path inside the context, not {shown(path)!r}"
+        )
     return cleaned
 
 
@@ -160,7 +161,7 @@ async def check(
     for name in names:
         stage = parsed.stage(name) if not name.isdigit() else None
         if stage is None:
-            known = ", ".join(s.name for s in parsed.stages if s.name) or "none named"
+            known = ", ".join(shown(s.name) for s in parsed.stages if s.name) or "none named"
             report.problems.append(Problem(f"target {shown(name)!r} is not a stage ({known})"))
         else:
             stages.append(stage)
@@ -213,7 +214,7 @@ class _Checker:
     async def stage(self, stage: df.Stage) -> None:
         globals_ = df.Scope.globals_of(self.parsed.global_args, self.build_args)
         parent = self.parsed.stage(stage.base)
-        scope = globals_.for_stage(self._scope_of(parent) if parent else None)
+        scope = globals_.for_stage(self.scopes.get(parent.index) if parent else None)
         for ins in stage.instructions:
             if ins.keyword == "ARG":
                 scope.declare_args(ins.value)
@@ -229,19 +230,20 @@ class _Checker:
                         await self.source(source, ins.line, what, scope)
         self.scopes[stage.index] = scope
 
-    def _scope_of(self, stage: df.Stage) -> df.Scope | None:
-        return self.scopes.get(stage.index)
-
     async def copy(self, copy: df.Copy, scope: df.Scope) -> None:
         if "from" in copy.flags:
             return
+        # With --parents BuildKit matches every source as a pattern: a missing one is skipped.
+        as_pattern = copy.flags.get("parents", "false") != "false"
         for source in copy.sources:
             if copy.keyword == "ADD" and ("://" in source or source.startswith("git@")):
                 continue
             what = f"{copy.keyword} source {shown(source)!r}"
-            await self.source(source, copy.line, what, scope)
+            await self.source(source, copy.line, what, scope, as_pattern=as_pattern)
 
-    async def source(self, raw: str, line: int, what: str, scope: df.Scope) -> None:
+    async def source(
+        self, raw: str, line: int, what: str, scope: df.Scope, *, as_pattern: bool = False
+    ) -> None:
         expanded, unknown = scope.expand(raw)
         if unknown:
             names = ", ".join(sorted(unknown))
@@ -257,7 +259,7 @@ class _Checker:
         self.report.checked += 1
         if not path:
             return
-        if has_wildcard(path):
+        if as_pattern or has_wildcard(path):
             await self.wildcard(path, line, what)
             return
         kind = await self.tree.kind(path)
@@ -309,7 +311,7 @@ class _Checker:
         a `!` line re-includes."""
         if self.rules.excluded_by(path) is None:
             return True
-        if kind != "dir" or not self.rules.has_exceptions:
+        if kind != "dir" or not self.rules.may_reinclude_below(path):
             return False
         for name in await self.tree.entries(path):
             child = f"{path}/{name}"
