@@ -223,21 +223,22 @@ def _tag_list(tags: list[str]) -> Hostile:
     return Hostile(rewrite=forge)
 
 
+# A header or URL outside its grammar is named, never echoed (it could hold a token).
 HEADER_CASES = {
-    "auth scheme": (_challenge(FORGED), "no challenge: '" + FORGED_SHOWN),
+    "auth scheme": (_challenge(FORGED), "that is no challenge (not echoed"),
     "token realm": (
         _challenge('Bearer realm="http://127.0.0.1:9/t::error::pwned",service="x"'),
-        "t: :error: :pwned",
+        "the Bearer challenge of",
     ),
     "blob redirect": (
         _header("/blobs/", 307, "Location", "/v2/x" + FORGED),
-        "named the URL '/v2/x" + FORGED_SHOWN,
+        "named a URL of 29 characters; not followed nor echoed",
     ),
     "next tag page": (
         _header(
             "/tags/list", 200, "Link", '</v2/forged/app/tags/list?last=::error::x>; rel="next"'
         ),
-        "last=: :error: :x",
+        "named a URL of 40 characters; not followed nor echoed",
     ),
     "tag name": (_tag_list(["1.0.0-workers", "1.2.0-workers\n::error::x"]), "is not a tag name"),
 }

@@ -24,6 +24,7 @@ from .engine import (
     build_container,
     destination,
     preflight_source,
+    route_for,
 )
 from .engine import smoke_test as run_smoke_test
 from .errors import InvalidInput
@@ -323,7 +324,16 @@ class ReleasePipeline:
 
     async def _backend(self, options: BuildOptions, smoke_command: list[str]) -> DaggerBackend:
         command = _smoke(smoke_command)
-        await preflight_source(options)  # after every input check, before any engine work
+        # The route first (pure, refuses what cannot work), then the source's preflight, then
+        # the engine: nothing is read from the source or built for a release that must fail.
+        route_for(
+            self.image,
+            self.registry_service is not None,
+            self.plain_http,
+            self.username,
+            self.password is not None,
+        )
+        await preflight_source(options)
         dest = await self._destination()
         return DaggerBackend(dest, options, command)
 
