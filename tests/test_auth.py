@@ -7,7 +7,6 @@ prints, returns or raises. Neither may a token the registry's token service issu
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
 import traceback
@@ -19,6 +18,7 @@ import anyio
 import pytest
 from conftest import ProxyFactory, RegistryFactory
 from seeding import check_release, seed_commit
+from support.commands import sha_of
 from support.images import fetch_raw, list_tags_raw, tag_digests
 from support.proxy import Hostile
 from support.registry import Registry
@@ -34,10 +34,6 @@ from release_pipeline.specs import release_spec
 
 REPO = "auth/app"
 USER = "ci-bot"
-
-
-def sha_of(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def canary() -> str:

@@ -10,7 +10,6 @@ looked for and exits 1. All against a real registry, some through a counting pro
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pty
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 from conftest import ProxyFactory
 from pydantic import Field
+from support.commands import sha_of
 from support.images import push_image, tag_digests
 from support.proxy import WRITE_METHODS, Faults
 from support.registry import Registry
@@ -37,10 +37,6 @@ PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le")
 REVISION = "org.opencontainers.image.revision"
 SRC = Path(cli.__file__).resolve().parents[1]
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-
-
-def sha_of(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def push_commit(host: str, commit: str) -> None:

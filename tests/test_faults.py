@@ -6,7 +6,6 @@ support.images), never through the client under test.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import Counter
 
@@ -14,6 +13,7 @@ import anyio
 import pytest
 from conftest import ProxyFactory, RegistryFactory
 from seeding import assert_every_index_complete, check_release, seed_commit
+from support.commands import sha_of
 from support.images import fetch_raw, tag_digests
 from support.proxy import Faults
 from support.registry import Registry
@@ -35,10 +35,6 @@ WHOLE_RERUNS = 3  # a merge that still fails is re-run as a whole at most this m
 # policy above bounds one merge's sleeps to a few seconds, so only a retry loop that never
 # ends, or a request that never returns, can reach it, however loaded the machine is.
 MERGE_HANG_GUARD = 60.0
-
-
-def sha_of(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
 
 
 async def release(

@@ -8,7 +8,6 @@ client and connection pool) and check the end state by raw HTTP.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import random
 import time
@@ -17,6 +16,7 @@ from itertools import groupby
 import anyio
 from conftest import ProxyFactory
 from seeding import check_release, digest_of, seed_commit, seed_commits
+from support.commands import sha_of
 from support.images import (
     ACCEPT_MANIFESTS,
     OCI_INDEX,
@@ -62,10 +62,6 @@ VERSIONS = [
     "2.0.0-alpha",
 ]
 NEWEST_STABLE = "1.10.0"
-
-
-def sha_of(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
 
 
 # A hang guard per trial, not a speed target (speed is measured in benchmarks/): 20 releases

@@ -9,31 +9,19 @@ HTTP (support.images), writes counted at the proxy, never taken from the client 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 import pytest
 from conftest import ProxyFactory
 from history import DOCS_TAGS, seed_docs, seed_legacy
 from seeding import seed_commit
+from support.commands import run_json as run
+from support.commands import sha_of
 from support.images import list_tags_raw, raw_request, tag_digests
 from support.proxy import WRITE_METHODS
 from support.registry import Registry
 
-from release_pipeline import cli
-
 REPO = "testplanit/testplanit"
-
-
-def sha_of(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
-    code = cli.run([*argv, "--json"])
-    out, err = capsys.readouterr()
-    return code, (json.loads(out) if code == 0 else None), err
 
 
 def release(host: str, capsys: pytest.CaptureFixture[str], version: str, commit: str, *flags: str):

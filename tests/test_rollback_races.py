@@ -8,13 +8,13 @@ those with a yank event), not by the code under test.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 
 import anyio
 from conftest import ProxyFactory
 from seeding import seed_commits
+from support.commands import sha_of
 from support.images import fetch_raw, list_tags_raw, tag_digests
 from support.proxy import WRITE_METHODS, Faults
 from support.registry import Registry
@@ -28,10 +28,6 @@ from release_pipeline.specs import promote_spec, release_spec
 
 TRIALS = 20
 RETRY = RetryPolicy(attempts=8, base_delay=0.005, max_delay=0.05)
-
-
-def sha_of(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
 
 
 async def do_merge(host: str, repo: str, version: str) -> ReleaseReport:

@@ -11,7 +11,6 @@ Where status's labels come from and what versions merge did not write cost: test
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -19,6 +18,8 @@ import anyio
 import pytest
 from conftest import ProxyFactory
 from seeding import seed_commit
+from support.commands import run_json as run
+from support.commands import sha_of
 from support.images import fetch_raw, list_tags_raw, push_image, put_manifest_raw, tag_digests
 from support.proxy import WRITE_METHODS, Faults
 from support.registry import Registry
@@ -35,10 +36,6 @@ REVISION = "org.opencontainers.image.revision"
 CREATED = "org.opencontainers.image.created"
 MODULE = ReleasePipeline.__dagger_module__  # type: ignore[attr-defined]
 RETRY = RetryPolicy(attempts=8, base_delay=0.005, max_delay=0.05)
-
-
-def sha_of(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
 
 
 # commit -> created label (None: the images carry none)
@@ -59,12 +56,6 @@ RELEASES = [  # (version, commit), in release order
     ("1.10.0", "e"),
     ("2.0.0-beta.1", "f"),
 ]
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
-    code = cli.run([*argv, "--json"])
-    out, err = capsys.readouterr()
-    return code, (json.loads(out) if code == 0 else None), err
 
 
 async def in_thread(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:

@@ -10,34 +10,23 @@ HTTP of the configs (support.images), never from the client under test.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 import pytest
 from conftest import ProxyFactory
 from seeding import seed_commit
+from support.commands import run_json as run
+from support.commands import sha_of
 from support.images import OCI_INDEX, fetch_config, fetch_raw, push_image, put_manifest_raw
 from support.proxy import WRITE_METHODS
 from support.registry import Registry
-
-from release_pipeline import cli
 
 REPO = "status/cost"
 REVISION = "org.opencontainers.image.revision"
 CREATED = "org.opencontainers.image.created"
 NO_REVISION_LABEL = "dev.release-pipeline.no-revision-label"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-
-
-def sha_of(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
-    code = cli.run([*argv, "--json"])
-    out, err = capsys.readouterr()
-    return code, (json.loads(out) if code == 0 else None), err
 
 
 def merge(capsys: pytest.CaptureFixture[str], host: str, version: str, commit: str) -> Any:
