@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import ProxyFactory
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from seeding import seed_commit
 from support.hostile import (
@@ -191,6 +191,8 @@ def lying(registry: Registry, proxy_factory: ProxyFactory) -> tuple[Registry, Pr
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(where=st.sampled_from(REGISTRY_LIES + IMAGE_LIES), value=HOSTILE)
+# Found by this property: a registry error echoing a URL with a token in its userinfo.
+@example(where="error body", value="xx https://bot:ghp_SECRET@github.com/org/app")
 def test_no_verb_lets_a_hostile_value_reach_output_or_the_registry(
     lying: tuple[Registry, Proxy], capsys: pytest.CaptureFixture[str], where: str, value: str
 ) -> None:

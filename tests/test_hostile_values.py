@@ -18,6 +18,7 @@ from support.proxy import WRITE_METHODS, Answer, Hostile
 from support.registry import Registry
 
 from release_pipeline import cli
+from release_pipeline.errors import shown
 from release_pipeline.manifests import REVISION, SOURCE
 
 REPO = "forged/app"
@@ -281,3 +282,18 @@ def test_promote_never_copies_an_index_whose_text_could_forge_output(
     refused(capsys, argv, "'ok?: :error: :pwned'")
     assert [m for m, _ in proxy.counted() if m in WRITE_METHODS] == []
     assert tag_digests(released.host, REPO) == before
+
+
+@pytest.mark.parametrize(
+    ("sent", "quoted"),
+    [
+        ("see https://bot:ghp_SECRET@github.com/org", "see https://***@github.com/org"),
+        ("token ghp_SECRET1 refused", "token ghp_*** refused"),
+        ("pat github_pat_11AB_cdEF", "pat github_pat_***"),
+        ("mail ops@example.com", "mail ops@example.com"),  # no URL: nothing to hide
+        # Secrets go before clipping: a clip inside one shows none of it.
+        ("https://bot:ghp_SECRET@h/" + "x" * 80, "https://***@h/" + "x" * 66 + "..."),
+    ],
+)
+def test_registry_text_never_carries_a_credential(sent: str, quoted: str) -> None:
+    assert shown(sent) == quoted

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import re
 
+# What a secret looks like in text someone else sent: a URL's user:password@, a GitHub token.
+_SECRETS = re.compile(r"(?<=://)[^/\s@]*@|\b(gh[pousr]_|github_pat_)[A-Za-z0-9_]+")
+
 
 def shown(text: str, limit: int = 80) -> str:
     """Registry-sent text (a label, an annotation, an error message) as it may appear in an
-    error: it reaches CI logs, so no control characters, no `::` workflow commands, and
-    bounded."""
+    error: it reaches CI logs, so no control characters, no `::` workflow commands, no
+    credentials (a registry may echo a URL it was given, userinfo and all), and bounded.
+    Secrets go before the text is clipped, so no clip leaves half of one."""
+    text = _SECRETS.sub(lambda m: f"{m.group(1)}***" if m.group(1) else "***@", text)
     clipped = "".join(c if c.isprintable() else "?" for c in text[:limit])
     # A space after every ':' that precedes another: str.replace("::", ": :") would turn
     # ":::" into ": ::", keeping a `::`.

@@ -482,10 +482,10 @@ def _describe(resp: _Response) -> str:
     """The first distribution-spec error, e.g. `MANIFEST_UNKNOWN: manifest unknown`."""
     try:
         first = json.loads(resp.body)["errors"][0]
-        text = f"{str(first.get('code', ''))[:40]}: {str(first.get('message', ''))[:160]}"
+        code, message = str(first.get("code", "")), str(first.get("message", ""))
     except (ValueError, KeyError, IndexError, TypeError, AttributeError, UnicodeDecodeError):
         return ""
-    return shown(text, limit=len(text))  # already clipped, per part
+    return f"{shown(code, limit=40)}: {shown(message, limit=160)}"
 
 
 def _retry_after_seconds(value: str) -> float | None:
