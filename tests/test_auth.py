@@ -19,8 +19,8 @@ import pytest
 from conftest import ProxyFactory, RegistryFactory
 from seeding import check_release, seed_commit
 from support.commands import sha_of
+from support.hostile_answers import Hostile
 from support.images import fetch_raw, list_tags_raw, tag_digests
-from support.proxy import Hostile
 from support.registry import Registry
 from support.sink import Sink
 from support.tokens import TokenServer

@@ -23,8 +23,9 @@ import pytest
 from conftest import ProxyFactory
 from pydantic import Field
 from support.commands import sha_of
+from support.faults import Faults
 from support.images import push_image, tag_digests
-from support.proxy import WRITE_METHODS, Faults
+from support.proxy import WRITE_METHODS
 from support.registry import Registry
 
 from release_pipeline import cli

@@ -14,8 +14,8 @@ import pytest
 from conftest import ProxyFactory, RegistryFactory
 from seeding import assert_every_index_complete, check_release, seed_commit
 from support.commands import sha_of
+from support.faults import Faults
 from support.images import fetch_raw, tag_digests
-from support.proxy import Faults
 from support.registry import Registry
 from support.tokens import TokenServer
 

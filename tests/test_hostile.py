@@ -11,8 +11,9 @@ from conftest import ProxyFactory
 from hypothesis import given
 from hypothesis import strategies as st
 from seeding import seed_commit
+from support.hostile_answers import Hostile
 from support.images import tag_digests
-from support.proxy import WRITE_METHODS, Hostile
+from support.proxy import WRITE_METHODS
 from support.registry import Registry
 
 from release_pipeline import cli

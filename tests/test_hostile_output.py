@@ -28,7 +28,8 @@ from support.hostile import (
     output_problems,
     written_strings,
 )
-from support.proxy import Answer, Hostile, Proxy
+from support.hostile_answers import Answer, Hostile
+from support.proxy import Proxy
 from support.registry import Registry
 
 from release_pipeline import cli

@@ -13,8 +13,9 @@ import pytest
 from conftest import ProxyFactory
 from seeding import seed_commit
 from support.hostile import FORGED, forge_body, on_manifests, output_problems, written_strings
+from support.hostile_answers import Answer, Hostile
 from support.images import fetch_raw, tag_digests
-from support.proxy import WRITE_METHODS, Answer, Hostile
+from support.proxy import WRITE_METHODS
 from support.registry import Registry
 
 from release_pipeline import cli

@@ -17,6 +17,7 @@ import anyio
 from conftest import ProxyFactory
 from seeding import check_release, digest_of, seed_commit, seed_commits
 from support.commands import sha_of
+from support.faults import Faults
 from support.images import (
     ACCEPT_MANIFESTS,
     OCI_INDEX,
@@ -26,7 +27,6 @@ from support.images import (
     put_manifest_raw,
     raw_request,
 )
-from support.proxy import Faults
 from support.registry import Registry
 
 from release_pipeline.errors import RegistryError

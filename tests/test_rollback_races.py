@@ -15,8 +15,9 @@ import anyio
 from conftest import ProxyFactory
 from seeding import seed_commits
 from support.commands import sha_of
+from support.faults import Faults
 from support.images import fetch_raw, list_tags_raw, tag_digests
-from support.proxy import WRITE_METHODS, Faults
+from support.proxy import WRITE_METHODS
 from support.registry import Registry
 
 from release_pipeline.errors import RegistryError

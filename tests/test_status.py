@@ -20,8 +20,9 @@ from conftest import ProxyFactory
 from seeding import seed_commit
 from support.commands import run_json as run
 from support.commands import sha_of
+from support.faults import Faults
 from support.images import fetch_raw, list_tags_raw, push_image, put_manifest_raw, tag_digests
-from support.proxy import WRITE_METHODS, Faults
+from support.proxy import WRITE_METHODS
 from support.registry import Registry
 
 from release_pipeline import cli

@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .hostile_answers import Answer
 from .images import DOCKER_LIST, OCI_INDEX, fetch_raw, list_tags_raw
-from .proxy import Answer
 
 __all__ = [
     "FORGED",
