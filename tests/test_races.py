@@ -24,9 +24,9 @@ from support.images import (
     fetch_raw,
     list_tags_raw,
     put_manifest_raw,
-    raw_request,
 )
 from support.proxy import Faults
+from support.raw_http import raw_request
 from support.registry import Registry
 
 from release_pipeline.errors import RegistryError
