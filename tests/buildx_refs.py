@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from seeding import digest_of, upload_blob
-from support.images import OCI_INDEX, OCI_MANIFEST, build_image, put_manifest_raw
+from support.image_layouts import build_image
+from support.images import OCI_INDEX, OCI_MANIFEST, put_manifest_raw
 
 ATTESTATION_TYPE = "vnd.docker.reference.type"
 ATTESTATION_DIGEST = "vnd.docker.reference.digest"

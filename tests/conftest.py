@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.actions_runner import fixture_git_repo
 from support.images import push_arch_images
 from support.proxy import Proxy, start_proxy
 from support.registry import TEST_CREDS, Registry, start_registry
@@ -129,3 +130,10 @@ def release() -> dict[str, Any]:
 def rollback() -> dict[str, Any]:
     """The reusable rollback workflow, .github/workflows/rollback.yml, parsed (read-only)."""
     return load(ROLLBACK)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A scratch git repository of the TestPlanIt-shaped fixture that the example callers run
+    in: tags v0.22.8 and v1.0.0-beta.1 on one commit, main one commit past them."""
+    return fixture_git_repo(tmp_path / "repo", tags=("v0.22.8", "v1.0.0-beta.1"))

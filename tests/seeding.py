@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from support.image_layouts import build_image as _build_image
 from support.images import (
     DOCKER_LIST,
     OCI_INDEX,
@@ -25,9 +26,8 @@ from support.images import (
     fetch_raw,
     list_tags_raw,
     put_manifest_raw,
-    raw_request,
 )
-from support.images import build_image as _build_image
+from support.raw_http import raw_request
 
 REVISION = "org.opencontainers.image.revision"
 Creds = tuple[str, str] | None

@@ -25,8 +25,8 @@ from support.images import (
     fetch_raw,
     list_tags_raw,
     put_manifest_raw,
-    raw_request,
 )
+from support.raw_http import raw_request
 from support.registry import Registry
 
 from release_pipeline.errors import RegistryError

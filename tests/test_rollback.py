@@ -17,8 +17,9 @@ from history import DOCS_TAGS, seed_docs, seed_legacy
 from seeding import seed_commit
 from support.commands import run_json as run
 from support.commands import sha_of
-from support.images import list_tags_raw, raw_request, tag_digests
+from support.images import list_tags_raw, tag_digests
 from support.proxy import WRITE_METHODS
+from support.raw_http import raw_request
 from support.registry import Registry
 
 REPO = "testplanit/testplanit"

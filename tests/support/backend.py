@@ -21,7 +21,9 @@ from release_pipeline.inputs import Platform
 from release_pipeline.per_arch import Held, held
 from release_pipeline.registry import RegistryClient
 
-from .images import build_image, push_image, run_tool
+from .image_layouts import build_image
+from .image_tools import run_tool
+from .images import push_image
 
 REVISION = "org.opencontainers.image.revision"
 

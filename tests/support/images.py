@@ -1,34 +1,25 @@
-"""Make and push tiny real images; read registries back with an independent raw HTTP client.
+"""Put tiny real images into a registry and read registries back, as an independent client.
 
-Images are built with umoci (no container engine needed) and pushed with skopeo, the same
-kind of client a CI job uses. Each image carries a small file whose content depends on the
-platform and a seed, so distinct requests give distinct digests while identical requests give
-identical digests (timestamps are pinned), which lets builds be cached for the session.
-
-The raw helpers (fetch_raw, list_tags_raw, ...) deliberately share nothing with
-src/release_pipeline: end-to-end tests use them to check what the pipeline did.
+Images (built by support.image_layouts) are pushed with skopeo, the same kind of client a CI
+job uses. The raw helpers (fetch_raw, list_tags_raw, ...) go through support.raw_http and
+deliberately share nothing with src/release_pipeline: end-to-end tests use them to check what
+the pipeline did.
 """
 
 from __future__ import annotations
 
-import atexit
-import base64
 import hashlib
 import json
-import os
 import re
-import shutil
-import subprocess
 import tempfile
-import threading
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from email.message import Message
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from .image_layouts import LAYOUT_REF, build_image
+from .image_tools import ImagePushError, run_tool, workspace_dir
+from .raw_http import RawResponse, raw_request
 
 __all__ = [
     "ACCEPT_MANIFESTS",
@@ -37,9 +28,7 @@ __all__ = [
     "MANIFEST_TYPES",
     "OCI_INDEX",
     "OCI_MANIFEST",
-    "ImagePushError",
-    "RawResponse",
-    "build_image",
+    "copy_all_to_layout",
     "fetch_blob_raw",
     "fetch_config",
     "fetch_raw",
@@ -47,8 +36,7 @@ __all__ = [
     "push_arch_images",
     "push_image",
     "put_manifest_raw",
-    "raw_request",
-    "run_tool",
+    "tag_digests",
 ]
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -59,162 +47,9 @@ MANIFEST_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
 ACCEPT_MANIFESTS = ", ".join(MANIFEST_TYPES)
 """All four types: registry 2.8 404s an index or downgrades a list when one is missing."""
 
-_EPOCH = "1970-01-01T00:00:00Z"
-_REF = "img"
-
-
-class ImagePushError(RuntimeError):
-    """umoci or skopeo failed; the message carries the command and its output."""
-
 
 # ---------------------------------------------------------------------------------------------
-# Building and pushing
-
-
-@dataclass(frozen=True)
-class _ImageKey:
-    arch: str
-    os: str
-    variant: str | None
-    labels: tuple[tuple[str, str], ...]
-    seed: str
-
-
-_build_lock = threading.Lock()
-_built: dict[_ImageKey, Path] = {}
-_workspace: Path | None = None
-
-
-def _workspace_dir() -> Path:
-    """Session-wide scratch dir: cached OCI layouts and skopeo's config files."""
-    global _workspace
-    if _workspace is None:
-        ws = Path(tempfile.mkdtemp(prefix="rp-images-"))
-        (ws / "auth.json").write_text("{}")
-        (ws / "registries.conf").write_text("")
-        (ws / "tmp").mkdir()
-        atexit.register(shutil.rmtree, ws, True)
-        _workspace = ws
-    return _workspace
-
-
-def _tool_env() -> dict[str, str]:
-    """Environment for umoci/skopeo: no proxies, no host auth or registries config."""
-    ws = _workspace_dir()
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env["REGISTRY_AUTH_FILE"] = str(ws / "auth.json")
-    env["CONTAINERS_REGISTRIES_CONF"] = str(ws / "registries.conf")
-    env["TMPDIR"] = str(ws / "tmp")
-    return env
-
-
-def _run(cmd: Sequence[str]) -> str:
-    proc = subprocess.run(
-        list(cmd), capture_output=True, text=True, env=_tool_env(), timeout=60, check=False
-    )
-    if proc.returncode != 0:
-        raise ImagePushError(
-            f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
-        )
-    return proc.stdout
-
-
-def run_tool(cmd: Sequence[str]) -> str:
-    """Run umoci or skopeo in the harness's clean environment (no proxies, no host auth)."""
-    return _run(cmd)
-
-
-def copy_all_to_layout(host: str, repo: str, tag: str, layout: Path) -> None:
-    """`skopeo copy --all` of host/repo:tag, every child, into an OCI layout (tag `release`):
-    a real client judging whether what the project wrote is complete and readable."""
-    _run(
-        [
-            "skopeo", "--insecure-policy", "copy", "--all", "--quiet", "--src-tls-verify=false",
-            f"docker://{host}/{repo}:{tag}", f"oci:{layout}:release",
-        ]
-    )  # fmt: skip
-
-
-def build_image(
-    *,
-    arch: str,
-    os: str = "linux",
-    variant: str | None = None,
-    labels: Mapping[str, str] | None = None,
-    seed: str = "",
-) -> Path:
-    """OCI layout (ref "img") of a one-file image for this platform; cached per session."""
-    key = _ImageKey(arch, os, variant, tuple(sorted((labels or {}).items())), seed)
-    with _build_lock:
-        cached = _built.get(key)
-        if cached is not None:
-            return cached
-        name = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
-        layout = _workspace_dir() / f"layout-{name}"
-        shutil.rmtree(layout, ignore_errors=True)
-        _build(layout, key)
-        _built[key] = layout
-        return layout
-
-
-def _build(layout: Path, key: _ImageKey) -> None:
-    image = f"{layout}:{_REF}"
-    payload = layout.with_name(layout.name + ".payload")
-    payload.write_text(
-        "release-pipeline test image\n"
-        f"os={key.os}\narch={key.arch}\nvariant={key.variant or ''}\nseed={key.seed}\n"
-    )
-    os.utime(payload, (0, 0))  # the layer tar records mtime: pin it for stable digests
-    _run(["umoci", "init", "--layout", str(layout)])
-    _run(["umoci", "new", "--image", image])
-    _run(
-        [
-            "umoci", "insert", "--rootless", "--image", image,
-            "--history.created", _EPOCH, "--history.created_by", "release-pipeline tests",
-            str(payload), "/payload",
-        ]
-    )  # fmt: skip
-    config = [
-        "umoci", "config", "--no-history", "--image", image, "--created", _EPOCH,
-        "--architecture", key.arch, "--os", key.os,
-    ]  # fmt: skip
-    for label, value in key.labels:
-        config += ["--config.label", f"{label}={value}"]
-    _run(config)
-    if key.variant:
-        _patch_variant(layout, key.variant)  # umoci 0.4.7 has no --variant
-
-
-def _patch_variant(layout: Path, variant: str) -> None:
-    """Set `variant` in the image config, rewriting config, manifest and index.json."""
-    index_path = layout / "index.json"
-    index = json.loads(index_path.read_text())
-    desc = next(
-        d
-        for d in index["manifests"]
-        if d.get("annotations", {}).get("org.opencontainers.image.ref.name") == _REF
-    )
-    manifest = json.loads(_read_blob(layout, desc["digest"]))
-    config = json.loads(_read_blob(layout, manifest["config"]["digest"]))
-    config["variant"] = variant
-    manifest["config"]["digest"], manifest["config"]["size"] = _write_blob(
-        layout, json.dumps(config, separators=(",", ":")).encode()
-    )
-    desc["digest"], desc["size"] = _write_blob(
-        layout, json.dumps(manifest, separators=(",", ":")).encode()
-    )
-    index_path.write_text(json.dumps(index, separators=(",", ":")))
-
-
-def _read_blob(layout: Path, digest: str) -> bytes:
-    algo, _, hexd = digest.partition(":")
-    return (layout / "blobs" / algo / hexd).read_bytes()
-
-
-def _write_blob(layout: Path, data: bytes) -> tuple[str, int]:
-    hexd = hashlib.sha256(data).hexdigest()
-    (layout / "blobs" / "sha256" / hexd).write_bytes(data)
-    return f"sha256:{hexd}", len(data)
+# Pushing and copying with skopeo
 
 
 def push_image(
@@ -236,7 +71,7 @@ def push_image(
     skopeo wrote for the manifest it PUT, i.e. what the registry stores.
     """
     layout = build_image(arch=arch, os=os, variant=variant, labels=labels, seed=seed)
-    with tempfile.TemporaryDirectory(dir=_workspace_dir() / "tmp") as tmp:
+    with tempfile.TemporaryDirectory(dir=workspace_dir() / "tmp") as tmp:
         digestfile = Path(tmp) / "digest"
         cmd = [
             "skopeo", "--insecure-policy", "copy", "--quiet",
@@ -245,9 +80,9 @@ def push_image(
             "--digestfile", str(digestfile),
         ]  # fmt: skip
         cmd += ["--dest-creds", f"{creds[0]}:{creds[1]}"] if creds else ["--dest-no-creds"]
-        cmd += [f"oci:{layout}:{_REF}", f"docker://{host}/{repo}:{tag}"]
+        cmd += [f"oci:{layout}:{LAYOUT_REF}", f"docker://{host}/{repo}:{tag}"]
         try:
-            _run(cmd)
+            run_tool(cmd)
         except ImagePushError as exc:
             if creds:  # never leak the password into a test report
                 raise ImagePushError(str(exc).replace(creds[1], "***")) from None
@@ -287,101 +122,19 @@ def push_arch_images(
     return pushed
 
 
+def copy_all_to_layout(host: str, repo: str, tag: str, layout: Path) -> None:
+    """`skopeo copy --all` of host/repo:tag, every child, into an OCI layout (tag `release`):
+    a real client judging whether what the project wrote is complete and readable."""
+    run_tool(
+        [
+            "skopeo", "--insecure-policy", "copy", "--all", "--quiet", "--src-tls-verify=false",
+            f"docker://{host}/{repo}:{tag}", f"oci:{layout}:release",
+        ]
+    )  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------
 # Raw HTTP (independent verification)
-
-
-@dataclass
-class RawResponse:
-    status: int
-    headers: Message
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class _NoProxyOpener:
-    """urllib opener that never uses proxy variables and never raises on HTTP statuses."""
-
-    def __init__(self) -> None:
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def open(self, req: urllib.request.Request, timeout: float) -> RawResponse:
-        try:
-            with self._opener.open(req, timeout=timeout) as resp:
-                return RawResponse(resp.status, resp.headers, resp.read())
-        except urllib.error.HTTPError as err:
-            with err:
-                return RawResponse(err.code, err.headers, err.read())
-
-
-_opener = _NoProxyOpener()
-
-
-def raw_request(
-    method: str,
-    url: str,
-    *,
-    headers: Mapping[str, str] | None = None,
-    data: bytes | None = None,
-    creds: tuple[str, str] | None = None,
-    timeout: float = 30,
-) -> RawResponse:
-    """One HTTP request with the registry auth dance when challenged.
-
-    On 401 it answers a Basic challenge with `creds`, or a Bearer challenge by fetching a token
-    from the realm (with Basic `creds` if given, anonymously otherwise) and retrying. Redirects
-    are followed; Authorization is never sent to the redirect target.
-    """
-    resp = _send(method, url, headers, data, None, timeout)
-    if resp.status != 401:
-        return resp
-    challenge = resp.headers.get("WWW-Authenticate", "")
-    scheme, params = _parse_challenge(challenge)
-    if scheme == "basic" and creds:
-        return _send(method, url, headers, data, _basic(creds), timeout)
-    if scheme == "bearer" and "realm" in params:
-        token = _fetch_token(params, creds, timeout)
-        if token is not None:
-            return _send(method, url, headers, data, f"Bearer {token}", timeout)
-    return resp
-
-
-def _send(
-    method: str,
-    url: str,
-    headers: Mapping[str, str] | None,
-    data: bytes | None,
-    authorization: str | None,
-    timeout: float,
-) -> RawResponse:
-    req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
-    if authorization:
-        req.add_unredirected_header("Authorization", authorization)
-    return _opener.open(req, timeout)
-
-
-def _basic(creds: tuple[str, str]) -> str:
-    return "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
-
-
-def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    scheme, _, rest = header.strip().partition(" ")
-    return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', rest))
-
-
-def _fetch_token(
-    params: dict[str, str], creds: tuple[str, str] | None, timeout: float
-) -> str | None:
-    query: dict[str, str] = {k: params[k] for k in ("service", "scope") if k in params}
-    url = params["realm"] + ("?" + urllib.parse.urlencode(query) if query else "")
-    resp = _send("GET", url, None, None, _basic(creds) if creds else None, timeout)
-    if resp.status != 200:
-        return None
-    body = resp.json()
-    token = body.get("token") or body.get("access_token")
-    return str(token) if token else None
 
 
 def _check(resp: RawResponse, what: str) -> RawResponse:
