@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import Bench, Env
 from buildx_refs import push_buildx_arch
 from naming import FLAVOR, TWO, sha_for, token
 from output import print_table
@@ -20,8 +21,8 @@ from samples import Row
 T_EXTRA_PER_PLATFORM = 1
 
 
-def attested_refs(bench: Any, env: Any) -> None:
-    """Run the workload on `env` and record its targets in `bench` (run.py's Bench)."""
+def attested_refs(bench: Bench, env: Env) -> None:
+    """Run the workload on `env` and record its targets in `bench`."""
     version = "0.22.8"
     samples: dict[str, list[Any]] = {"plain": [], "buildx": [], "plain-rerun": [], "rerun": []}
     for i in range(bench.runs):

@@ -97,7 +97,7 @@ def workload(host: str, big_repo: str, runs: int) -> list[tuple[str, str, bool]]
         checks.append(
             (f"status, {label}: CPU < {CPU_TARGET:g} s", f"{cpu:.3f} s", cpu < CPU_TARGET)
         )
-        for text, value, ok in checks[-3:]:  # as run.py prints every workload's targets
+        for text, value, ok in checks[-3:]:  # as output.print_table prints every workload's targets
             print(f"  target: {text.split(': ', 1)[1]:<60} {value:>12}  {'PASS' if ok else 'MISS'}")
     return checks
 
