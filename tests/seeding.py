@@ -2,7 +2,7 @@
 
 Pushing a per-arch image with skopeo costs a few tenths of a second; the fault and race
 tests need hundreds of fresh repositories and commits. So this uploads the blobs of the
-umoci-built base images (`support.images.build_image`, built once per session) and PUTs a
+umoci-built base images (`support.image_layouts.build_image`, built once per session) and PUTs a
 per-commit manifest whose config carries the commit as a label: real OCI images in a real
 registry, written and read back with urllib only (nothing from `release_pipeline`).
 """

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import ProxyFactory, RegistryFactory
 from support.bare_http import bare_request
-from support.images import fetch_raw, list_tags_raw, push_image, raw_request
+from support.images import fetch_raw, list_tags_raw, push_image
+from support.raw_http import raw_request
 from support.registry import Registry
 from support.tokens import TokenServer
 

@@ -26,8 +26,8 @@ from support.images import (
     list_tags_raw,
     push_image,
     put_manifest_raw,
-    raw_request,
 )
+from support.raw_http import raw_request
 from support.registry import Registry
 from support.sink import Sink
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from support import registry as registry_module
 from support.bare_http import bare_request
+from support.image_layouts import build_image
 from support.images import (
     DOCKER_MANIFEST,
     OCI_MANIFEST,
-    build_image,
     fetch_config,
     fetch_raw,
     list_tags_raw,

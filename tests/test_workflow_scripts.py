@@ -5,7 +5,8 @@
   it, the tag's own commit and commit time (in a scratch git repository);
 - publish: the moved-tag check; TestPlanIt's preparation on the fixture repository.
 
-Whole runs of the callers (every job, the `dagger call` lines) are in test_workflow_calls.py.
+Whole runs of the callers (every job, the `dagger call` lines) are in
+test_workflow_{release_runs,release_gates,laptop_command,rollback}.py.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ reusable workflow declares (actionlint cannot check a remote `uses:`), and the c
 TestPlanIt's current values (root context, SaaS arm64 on the Mac, self-host multi-arch).
 
 Read from the YAML; the scripts themselves run in tests/test_workflow_scripts.py and
-tests/test_workflow_calls.py.
+the whole-run tests/test_workflow_{release_runs,release_gates,laptop_command,rollback}.py.
 """
 
 from __future__ import annotations

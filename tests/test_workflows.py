@@ -6,7 +6,8 @@ workflows, on a copy whose SHA-pinned actions are replaced by their major versio
 actionlint checks an action's inputs only for a version ref it knows. Deliberately broken copies
 prove both lints really lint.
 Their shape is in tests/test_workflow_shape.py, their scripts run for real in
-tests/test_workflow_scripts.py and tests/test_workflow_calls.py.
+tests/test_workflow_scripts.py and the whole-run tests/test_workflow_{release_runs,
+release_gates,laptop_command,rollback}.py.
 """
 
 from __future__ import annotations
