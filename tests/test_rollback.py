@@ -9,6 +9,7 @@ HTTP (support.images), writes counted at the proxy, never taken from the client 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from history import DOCS_TAGS, seed_docs, seed_legacy
 from seeding import seed_commit
 from support.commands import run_json as run
 from support.commands import sha_of
-from support.images import list_tags_raw, tag_digests
+from support.images import fetch_raw, list_tags_raw, tag_digests
 from support.proxy import WRITE_METHODS
 from support.raw_http import raw_request
 from support.registry import Registry
@@ -169,6 +170,28 @@ def test_a_refused_rollback_writes_nothing_and_its_dry_run_says_so(
     assert writes(proxy) == []
     assert tag_digests(host, REPO) == before
     assert "1.1.0-workers-yanked" not in list_tags_raw(host, REPO)
+
+
+def test_a_pre_switch_image_whose_layer_is_gone_is_refused_before_any_write(
+    registry: Registry, proxy_factory: ProxyFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = registry.host
+    seed_legacy(host, REPO, "0.22.7", sha_of("old"))
+    release(host, capsys, "0.22.8", "new")
+    # The old single-platform image lost a layer (a cleanup job): its manifest is still
+    # there, but a PUT of it under latest-workers would be refused by the registry.
+    raw, _, _ = fetch_raw(host, REPO, "0.22.7-workers")
+    layer = json.loads(raw)["layers"][0]["digest"]
+    gone = raw_request("DELETE", f"http://{host}/v2/{REPO}/blobs/{layer}")
+    assert gone.status == 202, gone.status
+    before = tag_digests(host, REPO)
+    proxy = proxy_factory(host)
+    for dry in (["--dry-run"], []):
+        code, _, err = run(capsys, "promote", f"--image={proxy.host}/{REPO}", "--from=0.22.7", *dry)
+        assert code == 1 and layer in err and "blobs of its image are gone" in err, err
+        assert "nothing written" in err
+    assert writes(proxy) == []
+    assert tag_digests(host, REPO) == before
 
 
 def test_a_version_put_back_stays_live_for_every_verb(

@@ -109,6 +109,16 @@ class Manifest:
         body = json_object(self.raw, self.digest)
         return _descriptor(body.get("config"), self.digest, "config")
 
+    def blobs(self) -> list[Descriptor]:
+        """An image manifest's config and layers: the blobs its PUT needs in the repository."""
+        body = json_object(self.raw, self.digest)
+        layers = body.get("layers")
+        if not isinstance(layers, list):
+            raise RegistryError(f"{self.digest}: image manifest has no layers list")
+        found = [_descriptor(e, self.digest, "layer") for e in layers]
+        # Foreign (non-distributable) layers live elsewhere: no registry stores or checks them.
+        return [self.config(), *(d for d in found if "foreign" not in d.media_type)]
+
     def children(self) -> list[Descriptor]:
         body = json_object(self.raw, self.digest)
         entries = body.get("manifests")

@@ -179,20 +179,26 @@ async def _owner_error(
 
 
 async def _check_images(client: RegistryClient, repo: str, source: str, manifest: Manifest) -> None:
-    """Every image of the index is still there (one HEAD each): else the floating tag's
+    """Everything the floating tag's PUT needs is still there: each manifest of an index (one
+    HEAD each), or a single-platform image's config and layers (one HEAD per blob). Else the
     PUT would fail after the events were written, or leave a tag no one can pull."""
-    if not manifest.is_index:
-        return
-    children = manifest.children()
-    heads = await map_concurrently(
-        partial(client.head_manifest, repo), [c.digest for c in children]
-    )
-    gone = [c.digest for c, head in zip(children, heads, strict=True) if head != c.digest]
+    if manifest.is_index:
+        wanted, what = manifest.children(), "manifests of its index"
+        check = partial(_has_manifest, client, repo)
+    else:
+        wanted, what = manifest.blobs(), "blobs of its image"
+        check = partial(client.has_blob, repo)
+    found = await map_concurrently(check, [d.digest for d in wanted])
+    gone = [d.digest for d, ok in zip(wanted, found, strict=True) if not ok]
     if gone:
         raise RegistryError(
-            f"{source}: {len(gone)} of the {len(children)} manifests of its index are gone "
+            f"{source}: {len(gone)} of the {len(wanted)} {what} are gone "
             f"from the registry (first: {gone[0]}); nothing written: choose another release"
         )
+
+
+async def _has_manifest(client: RegistryClient, repo: str, digest: str) -> bool:
+    return await client.head_manifest(repo, digest) == digest
 
 
 async def _rollback(

@@ -272,6 +272,16 @@ class RegistryClient:
                 f"{repository}:{tag}: registry stored {claimed}, we sent {manifest.digest}"
             )
 
+    async def has_blob(self, repository: str, digest: str) -> bool:
+        """Whether the repository still holds the blob: what a manifest PUT will check."""
+        resp = await self._request(
+            "HEAD", f"{self._origin}/v2/{repository}/blobs/{digest}", repository, follow=True
+        )
+        if resp.status == 404:
+            return False
+        self._expect(resp, (200,), f"check blob {digest}")
+        return True
+
     async def get_blob(self, repository: str, digest: str, max_bytes: int) -> bytes:
         """A small blob (an image config), checked against its digest."""
         resp = await self._request(
