@@ -14,7 +14,7 @@ from bench import Bench, Env
 from metering import Exchange
 from naming import FLAVOR, FOUR, TWO, sha_for, token
 from output import Check, print_peer_steps, print_table
-from samples import Row
+from samples import Row, Sample
 from seeder import direct_merge, release_history
 
 SEED_TAGS = 10_000
@@ -30,6 +30,11 @@ T_DECISION_CPU = 1.0
 T_PER_PLATFORM = 4
 
 
+def merge_rows(ours: list[Sample], theirs: list[Sample]) -> list[Row]:
+    """Our merge against the peers' commands, the pair workloads 1 and 5 compare."""
+    return [Row("project: merge", ours), Row("peers: skopeo copy + docker manifest", theirs)]
+
+
 def first_release_and_rerun(bench: Bench, env: Env) -> None:
     """Workloads 1 and 2: the first two-platform release, then the same release again."""
     version = "0.22.8"
@@ -38,10 +43,7 @@ def first_release_and_rerun(bench: Bench, env: Env) -> None:
     )
     if not all(s.extra["report"]["latest_moved"] for s in ours):
         raise SystemExit("workload 1: the project did not move latest")
-    rows = [
-        Row("project: merge", ours),
-        Row("peers: skopeo copy + docker manifest", theirs),
-    ]
+    rows = merge_rows(ours, theirs)
     bench.first_api = rows[0].worst(lambda s: s.api)
     bench.first_peer_api = rows[1].worst(lambda s: s.api)
     print_table(
@@ -91,10 +93,7 @@ def first_release_with_auth(bench: Bench, env: Env) -> None:
     """Workload 1 behind a token server: no target, it shows what GHCR-style auth adds."""
     version = "0.22.8"
     (ours,), (theirs,) = bench.paired_releases(env, "auth", version, TWO)
-    rows = [
-        Row("project: merge", ours),
-        Row("peers: skopeo copy + docker manifest", theirs),
-    ]
+    rows = merge_rows(ours, theirs)
     print_table(
         "Workload 1 again, with Bearer-token auth (GHCR-style token server; "
         f"informational, no target) [{bench.runs} runs]",
@@ -224,10 +223,7 @@ def four_platforms(bench: Bench, env: Env) -> None:
     """Workload 5: what each platform past workload 1's two adds."""
     version = "0.22.8"
     (ours,), (theirs,) = bench.paired_releases(env, "four", version, FOUR)
-    rows = [
-        Row("project: merge", ours),
-        Row("peers: skopeo copy + docker manifest", theirs),
-    ]
+    rows = merge_rows(ours, theirs)
     added = len(FOUR) - len(TWO)
     ours_now, theirs_now = rows[0].worst(lambda s: s.api), rows[1].worst(lambda s: s.api)
     growth = (ours_now - (bench.first_api or 0)) / added
