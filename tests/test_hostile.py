@@ -137,10 +137,10 @@ def test_registry_error_text_cannot_inject_lines_or_workflow_commands() -> None:
     """Registry-sent text ends up in CI logs: no newlines, no `::error::` commands survive."""
     import httpx
 
-    from release_pipeline.registry import _describe, _Response
+    from release_pipeline.session import Response, describe
 
     body = b'{"errors":[{"code":"DENIED","message":"no\\n::error::pwned\\u001b[31m"}]}'
-    text = _describe(_Response(403, httpx.Headers(), body))
+    text = describe(Response(403, httpx.Headers(), body))
     assert "\n" not in text and "\x1b" not in text and "::" not in text
     assert text.startswith("DENIED: no?")
 

@@ -36,7 +36,8 @@ from release_pipeline.auth import Credentials
 from release_pipeline.errors import RegistryError
 from release_pipeline.inputs import parse_image
 from release_pipeline.main import ReleasePipeline
-from release_pipeline.registry import RegistryClient, RetryPolicy
+from release_pipeline.registry import RegistryClient
+from release_pipeline.retries import RetryPolicy
 from release_pipeline.transport import USE_HTTPS, USE_PLAIN_HTTP, use_plain_http
 
 REPO = "team/app"
@@ -266,7 +267,8 @@ async def test_connection_refused_is_retried_then_explained() -> None:
 DNS_PROBE = """
 import asyncio, sys
 from release_pipeline.errors import RegistryError
-from release_pipeline.registry import RegistryClient, RetryPolicy
+from release_pipeline.registry import RegistryClient
+from release_pipeline.retries import RetryPolicy
 
 async def main():
     policy = RetryPolicy(attempts=2, base_delay=0.001)

@@ -28,10 +28,11 @@ from .errors import InvalidInput, ReleaseError
 from .inputs import DEFAULT_FLAVOR, DEFAULT_PLATFORMS, ImageRef, parse_source_url
 from .preflight import add_preflight_parser, preflight_main
 from .promote import promote
-from .registry import RegistryClient, RetryNotice, RetryPolicy
+from .registry import RegistryClient
 from .release import merge, plan
 from .render import Style, render
 from .report import PromoteReport, ReleaseReport, StatusReport
+from .retries import RetryNotice, RetryPolicy
 from .specs import promote_spec, release_spec, status_spec
 from .status import status
 from .tags import TagScheme
