@@ -17,18 +17,19 @@ from support.commands import sha_of
 from support.faults import Faults
 from support.images import fetch_raw, tag_digests
 from support.registry import Registry
+from support.retry import RETRY
 from support.tokens import TokenServer
 
 from release_pipeline import cli
 from release_pipeline.errors import RegistryError, ReleaseError
-from release_pipeline.registry import RegistryClient, RetryPolicy
+from release_pipeline.registry import RegistryClient
 from release_pipeline.release import merge
 from release_pipeline.report import ReleaseReport
+from release_pipeline.retries import RetryPolicy
 from release_pipeline.specs import release_spec
 
 # The bound each request gets: at most ATTEMPTS sends; between two, a sleep of at most
 # max_delay (jittered exponential backoff) or the Retry-After the registry sent.
-RETRY = RetryPolicy(attempts=8, base_delay=0.005, max_delay=0.05)
 RUNS = 100
 WHOLE_RERUNS = 3  # a merge that still fails is re-run as a whole at most this many times
 # A hang guard per merge, not a speed target (the team measures speed in benchmarks/): the

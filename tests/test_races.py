@@ -28,15 +28,16 @@ from support.images import (
 )
 from support.raw_http import raw_request
 from support.registry import Registry
+from support.retry import RETRY
 
 from release_pipeline.errors import RegistryError
-from release_pipeline.registry import RegistryClient, RetryPolicy
+from release_pipeline.registry import RegistryClient
 from release_pipeline.release import merge
 from release_pipeline.report import ReleaseReport
+from release_pipeline.retries import RetryPolicy
 from release_pipeline.specs import release_spec
 
 TRIALS = 20
-RETRY = RetryPolicy(attempts=5, base_delay=0.005, max_delay=0.05)
 # 20 releases: 16 stable, 4 prereleases. `1.10.0` beats `1.9.x` (no string order), and the
 # prereleases sort above or between stable versions without ever getting latest.
 VERSIONS = [

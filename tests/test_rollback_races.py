@@ -19,16 +19,16 @@ from support.faults import Faults
 from support.images import fetch_raw, list_tags_raw, tag_digests
 from support.proxy import WRITE_METHODS
 from support.registry import Registry
+from support.retry import RETRY
 
 from release_pipeline.errors import RegistryError
 from release_pipeline.promote import promote
-from release_pipeline.registry import RegistryClient, RetryPolicy
+from release_pipeline.registry import RegistryClient
 from release_pipeline.release import merge
 from release_pipeline.report import PromoteReport, ReleaseReport
 from release_pipeline.specs import promote_spec, release_spec
 
 TRIALS = 20
-RETRY = RetryPolicy(attempts=8, base_delay=0.005, max_delay=0.05)
 
 
 async def do_merge(host: str, repo: str, version: str) -> ReleaseReport:

@@ -24,11 +24,12 @@ from support.faults import Faults
 from support.images import fetch_raw, list_tags_raw, push_image, put_manifest_raw, tag_digests
 from support.proxy import WRITE_METHODS
 from support.registry import Registry
+from support.retry import RETRY
 
 from release_pipeline import cli
 from release_pipeline.main import ReleasePipeline
 from release_pipeline.promote import promote
-from release_pipeline.registry import RegistryClient, RetryPolicy
+from release_pipeline.registry import RegistryClient
 from release_pipeline.specs import promote_spec, status_spec
 from release_pipeline.status import status
 
@@ -36,7 +37,6 @@ REPO = "status/app"
 REVISION = "org.opencontainers.image.revision"
 CREATED = "org.opencontainers.image.created"
 MODULE = ReleasePipeline.__dagger_module__  # type: ignore[attr-defined]
-RETRY = RetryPolicy(attempts=8, base_delay=0.005, max_delay=0.05)
 
 
 # commit -> created label (None: the images carry none)
