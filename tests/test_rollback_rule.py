@@ -11,7 +11,9 @@ Then, for each flavor:
 - `promote --from` takes every stable release of the flavor and nothing of the other's;
 - a real promote writes exactly what its dry run said, only the flavor's floating tag and
   new event tags: no tag that existed before, of any flavor, is ever overwritten (PUTs
-  recorded at the proxy), and the docs tags are untouched.
+  recorded at the proxy), and the docs tags are untouched;
+- after it, the rule holds on what the registry holds: the floating tag names the promoted
+  index, and it is the newest live one once the run's yank and restore events count.
 """
 
 from __future__ import annotations
@@ -127,17 +129,23 @@ def seed(host: str, repo: str, state: State) -> dict[str, str]:
     return digests
 
 
+def live_versions(
+    state: State, digests: dict[str, str], flavor: str, marked: set[str]
+) -> dict[str, str]:
+    """The live versions of `flavor` and their digests, when `marked` are the versions whose
+    own events say yanked: stable, and holding no index a marked version holds."""
+    digest = {
+        r.version: digests[f"{flavor}/{r.version}"] for r in state.releases if r.flavor == flavor
+    }
+    yanked_digests = {digest[v] for v in marked}
+    return {v: d for v, d in digest.items() if Version.parse(v).stable and d not in yanked_digests}
+
+
 def oracle(state: State, digests: dict[str, str], flavor: str, held: str | None) -> list[str]:
     """The rollback candidates, from the seeded state alone (newest first)."""
     mine = [r for r in state.releases if r.flavor == flavor]
     digest = {r.version: digests[f"{flavor}/{r.version}"] for r in mine}
-    marked = {r.version for r in mine if r.events % 2}
-    yanked_digests = {digest[v] for v in marked}
-    live = [
-        r.version
-        for r in mine
-        if Version.parse(r.version).stable and digest[r.version] not in yanked_digests
-    ]
+    live = live_versions(state, digests, flavor, {r.version for r in mine if r.events % 2})
     sharing = sorted((Version.parse(v) for v, d in digest.items() if d == held), reverse=True)
     current = next((v for v in sharing if v.stable), sharing[0] if sharing else None)
     chosen = [
@@ -215,14 +223,14 @@ async def _check(
                 assert await dry_run(host, repo, foreign, flavor) == "invalid", foreign
 
         if stable_taken:
-            await _real_run(
-                host, repo, stable_taken[pick % len(stable_taken)], flavor, proxy_factory
-            )
+            chosen = stable_taken[pick % len(stable_taken)]
+            done = await _real_run(host, repo, chosen, flavor, proxy_factory)
+            _check_end_state(state, digests, flavor, done, tag_digests(host, repo))
 
 
 async def _real_run(
     host: str, repo: str, version: str, flavor: str, proxy_factory: ProxyFactory
-) -> None:
+) -> PromoteReport:
     before = tag_digests(host, repo)
     dry = await dry_run(host, repo, version, flavor)
     assert isinstance(dry, PromoteReport)
@@ -243,3 +251,24 @@ async def _real_run(
     after = tag_digests(host, repo)
     assert {t: after[t] for t in DOCS_TAGS} == {t: before[t] for t in DOCS_TAGS}
     assert {t: d for t, d in after.items() if before.get(t) != d} == done.tags
+    return done
+
+
+def _check_end_state(
+    state: State, digests: dict[str, str], flavor: str, done: PromoteReport, tags: dict[str, str]
+) -> None:
+    """After the rollback, the rule holds on what the registry now holds: the floating tag
+    names the promoted index, and that index is the newest live one once the events the
+    run wrote count (each event tag named for its version, as the tag list reads them)."""
+    mine = [r for r in state.releases if r.flavor == flavor]
+    marked = {r.version for r in mine if r.events % 2}
+    marked = (marked | set(done.yanked)) - set(done.restored)
+    for version in [*done.yanked, *done.restored]:
+        kind = "yanked" if version in done.yanked else "restored"
+        base = re.escape(version_tag(flavor, version))
+        assert any(re.fullmatch(f"{base}-(?:[0-9]+_)?{kind}", t) for t in done.written), version
+    floating = "latest" + (f"-{flavor}" if flavor else "")
+    assert tags[floating] == done.digest == digests[f"{flavor}/{done.version}"]
+    live = live_versions(state, digests, flavor, marked)
+    newest = max(live, key=Version.parse)
+    assert live[newest] == done.digest, (newest, done.version, sorted(marked))
