@@ -9,6 +9,7 @@ registry sends, from images pushed with the forged config for what an image says
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -34,6 +35,7 @@ from support.registry import Registry
 
 from release_pipeline import cli
 from release_pipeline.manifests import CREATED, REVISION, SOURCE
+from release_pipeline.retries import RetryPolicy
 
 OLD, NEW = hashlib.sha1(b"prop old").hexdigest(), hashlib.sha1(b"prop new").hexdigest()
 _repos = itertools.count()
@@ -180,9 +182,14 @@ VERBS = [
 
 
 @pytest.fixture
-def lying(registry: Registry, proxy_factory: ProxyFactory) -> tuple[Registry, Proxy]:
+def lying(
+    registry: Registry, proxy_factory: ProxyFactory, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Registry, Proxy]:
     """One registry and one proxy for all examples (each example has its own repository
-    and sets the proxy's lie)."""
+    and sets the proxy's lie). A lie the HTTP library refuses (a NUL in a header) fails the
+    connection and is retried: the CLI's policy, with waits short enough for a property."""
+    fast = functools.partial(RetryPolicy, base_delay=0.001, max_delay=0.01)
+    monkeypatch.setattr(cli, "RetryPolicy", fast)
     return registry, proxy_factory(registry.host)
 
 
@@ -194,6 +201,8 @@ def lying(registry: Registry, proxy_factory: ProxyFactory) -> tuple[Registry, Pr
 @given(where=st.sampled_from(REGISTRY_LIES + IMAGE_LIES), value=HOSTILE)
 # Found by this property: a registry error echoing a URL with a token in its userinfo.
 @example(where="error body", value="xx https://bot:ghp_SECRET@github.com/org/app")
+# Found by this property: h11's words for a header it refused quoted the header raw.
+@example(where="digest header", value="::error title=pwned::release approved\x00")
 def test_no_verb_lets_a_hostile_value_reach_output_or_the_registry(
     lying: tuple[Registry, Proxy], capsys: pytest.CaptureFixture[str], where: str, value: str
 ) -> None:

@@ -27,6 +27,7 @@ import httpcore
 import httpx
 import truststore
 
+from .errors import shown
 from .routes import Proxies, split_host_port
 from .routes import use_plain_http as use_plain_http  # the scheme rule lives in routes
 
@@ -72,7 +73,9 @@ class Failure:
 
     def message(self, request: str, host: str, attempts: int) -> str:
         tried = "not retried" if not self.retry else f"gave up after {attempts} attempts"
-        reason = f" ({self.reason})" if self.reason else ""
+        # The words may quote what the server sent (a header h11 refused, a certificate's
+        # names): quoted as any registry-sent text is.
+        reason = f" ({shown(self.reason, limit=200)})" if self.reason else ""
         return f"{request} on {host}: {self.kind}{reason}; {tried}. {self.hint}"
 
 
