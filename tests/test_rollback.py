@@ -23,6 +23,8 @@ from support.proxy import WRITE_METHODS
 from support.raw_http import raw_request
 from support.registry import Registry
 
+from release_pipeline import cli
+
 REPO = "testplanit/testplanit"
 
 
@@ -256,6 +258,11 @@ def test_a_yanked_image_released_under_a_new_version_stays_off_latest(
     code, report, _ = run(capsys, "status", image)
     rows = {v["version"]: v for v in report["versions"]}
     assert rows["0.22.9"]["yanked"] and not rows["0.22.9"]["live"]
+    # status says why: the on-call engineer never yanked 0.22.9 by hand
+    assert rows["0.22.9"]["yanked_by"] == rows["0.22.8"]["yanked_by"] == "0.22.8"
+    assert rows["0.22.7"]["yanked_by"] is None
+    assert cli.run(["status", image]) == 0
+    assert capsys.readouterr().out.count("yanked as 0.22.8") == 1  # 0.22.9's row
     assert report["rollback_candidates"] == []  # 0.22.7 is latest's own
 
     newer = release(host, capsys, "0.23.0", "fixed")  # a real fix moves latest on

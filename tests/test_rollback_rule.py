@@ -141,6 +141,18 @@ def live_versions(
     return {v: d for v, d in digest.items() if Version.parse(v).stable and d not in yanked_digests}
 
 
+def yanked_by(state: State, digests: dict[str, str], flavor: str) -> dict[str, str | None]:
+    """Each version of `flavor` -> the version whose own yank event yanks it: itself, else
+    the newest marked one holding its index; None when nothing yanks it."""
+    mine = [r for r in state.releases if r.flavor == flavor]
+    digest = {r.version: digests[f"{flavor}/{r.version}"] for r in mine}
+    marked = sorted((r.version for r in mine if r.events % 2), key=Version.parse, reverse=True)
+    return {
+        v: v if v in marked else next((m for m in marked if digest[m] == digest[v]), None)
+        for v in digest
+    }
+
+
 def oracle(state: State, digests: dict[str, str], flavor: str, held: str | None) -> list[str]:
     """The rollback candidates, from the seeded state alone (newest first)."""
     mine = [r for r in state.releases if r.flavor == flavor]
@@ -200,6 +212,9 @@ async def _check(
             reverse=True,
         )
         assert listed == mine  # nothing of the other flavor or of docs
+        assert {v.version: v.yanked_by for v in report.versions} == yanked_by(
+            state, digests, flavor
+        )
         assert report.rollback_candidates == oracle(state, digests, flavor, held)
 
         stable_taken, by_promote = [], []

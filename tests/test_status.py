@@ -115,6 +115,7 @@ def expected_status(host: str, *, limit: int = 20) -> dict[str, Any]:
             "revision": sha_of(commit),
             "created": COMMITS[commit],
             **state,
+            "yanked_by": version if state["yanked"] else None,  # by its own event
         }
 
     versions = [

@@ -112,7 +112,16 @@ class Releases:
         return Releases(self.ledger.with_tags(tags), self.digests)
 
     def yanked(self, version: Version) -> bool:
-        return self.ledger.marked(version) or self.digests.get(version) in self.yanked_digests
+        return self.yanked_by(version) is not None
+
+    def yanked_by(self, version: Version) -> Version | None:
+        """The version whose own yank event yanks `version`: itself, else the newest yanked
+        version holding its index (the same images released again); None: not yanked."""
+        if self.ledger.marked(version):
+            return version
+        digest = self.digests.get(version)
+        sharing = self.yanked_as(digest) if digest is not None else []
+        return sharing[-1] if sharing else None
 
     def live(self, version: Version) -> bool:
         """Stable and not yanked: what the floating tag may carry."""

@@ -174,7 +174,8 @@ def status_text(report: StatusReport, style: Style) -> list[str]:
             lines.append("  (that digest is no released version's index)")
     rows: list[Row] = []
     for v in report.versions:
-        state = [s for s, on in (("prerelease", v.prerelease), ("yanked", v.yanked)) if on]
+        yanked = "yanked" if v.yanked_by in (None, v.version) else f"yanked as {v.yanked_by}"
+        state = [s for s, on in (("prerelease", v.prerelease), (yanked, v.yanked)) if on]
         cells = (
             "->" if v.version == latest.version else "",
             v.version,

@@ -85,6 +85,8 @@ class VersionStatus(BaseModel):
     prerelease: bool
     yanked: bool  # a rollback passed over it: `merge` never moves latest to it again
     live: bool  # stable and not yanked: what latest may carry
+    # the version whose yank event yanks it: itself, or one holding the same index
+    yanked_by: str | None = None
 
 
 class StatusReport(BaseModel):

@@ -86,6 +86,7 @@ async def status(spec: StatusSpec, client: RegistryClient) -> StatusReport:
                 prerelease=not version.stable,
                 yanked=releases.yanked(version),
                 live=releases.live(version),
+                yanked_by=_str(releases.yanked_by(version)),
             )
         )
 

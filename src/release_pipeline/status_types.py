@@ -52,6 +52,13 @@ class VersionInfo:
     live: Annotated[bool, Doc("true when latest may carry it: stable and not yanked")] = (
         dagger.field()
     )
+    yanked_by: Annotated[
+        str,
+        Doc(
+            "the version whose yank event yanked it: itself, or one holding the same index "
+            "(the same images released again); empty: not yanked"
+        ),
+    ] = dagger.field()
 
 
 @object_type
@@ -87,6 +94,7 @@ def status_object(report: StatusReport) -> Status:
                 prerelease=v.prerelease,
                 yanked=v.yanked,
                 live=v.live,
+                yanked_by=v.yanked_by or "",
             )
             for v in report.versions
         ],
