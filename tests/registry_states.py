@@ -98,13 +98,28 @@ def seed(host: str, repo: str, state: State) -> dict[str, str]:
         digests[f"{r.flavor}/{r.version}"] = digest_of(raw)
     for flavor, where in state.latest.items():
         mine = [r for r in state.releases if r.flavor == flavor]
-        floating = "latest" + (f"-{flavor}" if flavor else "")
         if where == -1:
             body, media_type, _ = fetch_raw(host, repo, "docs")
-            put_manifest_raw(host, repo, floating, body, media_type)
+            put_manifest_raw(host, repo, floating_tag(flavor), body, media_type)
         elif where is not None:
-            put_manifest_raw(host, repo, floating, *top[(flavor, mine[where].commit)])
+            put_manifest_raw(host, repo, floating_tag(flavor), *top[(flavor, mine[where].commit)])
     return digests
+
+
+def floating_tag(flavor: str) -> str:
+    return "latest" + (f"-{flavor}" if flavor else "")
+
+
+def flavor_digests(state: State, digests: dict[str, str], flavor: str) -> dict[str, str]:
+    """`flavor`'s versions -> the digest their version tags hold (`seed`'s answer)."""
+    return {
+        r.version: digests[f"{flavor}/{r.version}"] for r in state.releases if r.flavor == flavor
+    }
+
+
+def marked(state: State, flavor: str) -> set[str]:
+    """`flavor`'s versions whose own events say yanked (a yank written last)."""
+    return {r.version for r in state.releases if r.flavor == flavor and r.events % 2}
 
 
 def live_versions(
@@ -112,8 +127,6 @@ def live_versions(
 ) -> dict[str, str]:
     """The live versions of `flavor` and their digests, when `marked` are the versions whose
     own events say yanked: stable, and holding no index a marked version holds."""
-    digest = {
-        r.version: digests[f"{flavor}/{r.version}"] for r in state.releases if r.flavor == flavor
-    }
+    digest = flavor_digests(state, digests, flavor)
     yanked_digests = {digest[v] for v in marked}
     return {v: d for v, d in digest.items() if Version.parse(v).stable and d not in yanked_digests}

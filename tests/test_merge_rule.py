@@ -19,7 +19,18 @@ from conftest import ProxyFactory
 from history import DOCS_TAGS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from registry_states import FLAVORS, VERSIONS, State, live_versions, repos, seed, states
+from registry_states import (
+    FLAVORS,
+    VERSIONS,
+    State,
+    flavor_digests,
+    floating_tag,
+    live_versions,
+    marked,
+    repos,
+    seed,
+    states,
+)
 from seeding import seed_commit
 from support.commands import sha_of
 from support.images import tag_digests
@@ -59,20 +70,19 @@ def test_merge_writes_only_new_tags_and_ends_on_the_newest_live_version(
     put = [p.rsplit("/", 1)[1] for m, p in proxy.counted() if m in WRITE_METHODS]
     after = tag_digests(host, repo)
 
-    mine = [r for r in state.releases if r.flavor == flavor]
-    if version in {r.version for r in mine}:
+    if version in flavor_digests(state, digests, flavor):
         assert planned == done == "conflict", (planned, done)
         assert put == [] and after == before
         return
     assert isinstance(planned, ReleaseReport) and isinstance(done, ReleaseReport)
-    floating = "latest" + (f"-{flavor}" if flavor else "")
+    floating = floating_tag(flavor)
     assert sorted(put) == sorted(done.written) == sorted(planned.written)
     for name in put:
         assert name == floating or name not in before, name
     assert {t: after[t] for t in DOCS_TAGS} == {t: before[t] for t in DOCS_TAGS}
     assert {t: d for t, d in after.items() if before.get(t) != d} == {t: done.tags[t] for t in put}
 
-    live = live_versions(state, digests, flavor, {r.version for r in mine if r.events % 2})
+    live = live_versions(state, digests, flavor, marked(state, flavor))
     newest = Version.parse(version).stable and all(Version.parse(v) < spec.version for v in live)
     # The floating tag moves to this release exactly when it is the newest live version;
     # otherwise it is left where it was, even where other tooling left it (never backwards,

@@ -23,7 +23,18 @@ from conftest import ProxyFactory
 from history import DOCS_TAGS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from registry_states import FLAVORS, State, live_versions, repos, seed, states, version_tag
+from registry_states import (
+    FLAVORS,
+    State,
+    flavor_digests,
+    floating_tag,
+    live_versions,
+    marked,
+    repos,
+    seed,
+    states,
+    version_tag,
+)
 from support.images import tag_digests
 from support.proxy import WRITE_METHODS
 from support.registry import Registry
@@ -40,20 +51,20 @@ from release_pipeline.versions import Version
 def yanked_by(state: State, digests: dict[str, str], flavor: str) -> dict[str, str | None]:
     """Each version of `flavor` -> the version whose own yank event yanks it: itself, else
     the newest marked one holding its index; None when nothing yanks it."""
-    mine = [r for r in state.releases if r.flavor == flavor]
-    digest = {r.version: digests[f"{flavor}/{r.version}"] for r in mine}
-    marked = sorted((r.version for r in mine if r.events % 2), key=Version.parse, reverse=True)
+    digest = flavor_digests(state, digests, flavor)
+    newest_first = sorted(marked(state, flavor), key=Version.parse, reverse=True)
     return {
-        v: v if v in marked else next((m for m in marked if digest[m] == digest[v]), None)
+        v: v
+        if v in newest_first
+        else next((m for m in newest_first if digest[m] == digest[v]), None)
         for v in digest
     }
 
 
 def oracle(state: State, digests: dict[str, str], flavor: str, held: str | None) -> list[str]:
     """The rollback candidates, from the seeded state alone (newest first)."""
-    mine = [r for r in state.releases if r.flavor == flavor]
-    digest = {r.version: digests[f"{flavor}/{r.version}"] for r in mine}
-    live = live_versions(state, digests, flavor, {r.version for r in mine if r.events % 2})
+    digest = flavor_digests(state, digests, flavor)
+    live = live_versions(state, digests, flavor, marked(state, flavor))
     sharing = sorted((Version.parse(v) for v, d in digest.items() if d == held), reverse=True)
     current = next((v for v in sharing if v.stable), sharing[0] if sharing else None)
     chosen = [
@@ -152,7 +163,7 @@ async def _real_run(
     put = [p.rsplit("/", 1)[1] for m, p in proxy.counted() if m in WRITE_METHODS]
     assert sorted(put) == sorted(done.written) == sorted(dry.written)
     assert done.tags == dry.tags and done.yanked == dry.yanked
-    floating = "latest" + (f"-{flavor}" if flavor else "")
+    floating = floating_tag(flavor)
     suffix = f"-{flavor}" if flavor else ""
     event = re.compile(
         r"[0-9][0-9A-Za-z.-]*" + re.escape(suffix) + r"-(?:[0-9]+_)?(?:yanked|restored)"
@@ -171,15 +182,13 @@ def _check_end_state(
     """After the rollback, the rule holds on what the registry now holds: the floating tag
     names the promoted index, and that index is the newest live one once the events the
     run wrote count (each event tag named for its version, as the tag list reads them)."""
-    mine = [r for r in state.releases if r.flavor == flavor]
-    marked = {r.version for r in mine if r.events % 2}
-    marked = (marked | set(done.yanked)) - set(done.restored)
+    now_marked = (marked(state, flavor) | set(done.yanked)) - set(done.restored)
     for version in [*done.yanked, *done.restored]:
         kind = "yanked" if version in done.yanked else "restored"
         base = re.escape(version_tag(flavor, version))
         assert any(re.fullmatch(f"{base}-(?:[0-9]+_)?{kind}", t) for t in done.written), version
-    floating = "latest" + (f"-{flavor}" if flavor else "")
+    floating = floating_tag(flavor)
     assert tags[floating] == done.digest == digests[f"{flavor}/{done.version}"]
-    live = live_versions(state, digests, flavor, marked)
+    live = live_versions(state, digests, flavor, now_marked)
     newest = max(live, key=Version.parse)
-    assert live[newest] == done.digest, (newest, done.version, sorted(marked))
+    assert live[newest] == done.digest, (newest, done.version, sorted(now_marked))
