@@ -51,13 +51,13 @@ def worker() -> None:
     """The measured side: read a job on stdin, print what happened as JSON."""
     import anyio
 
-    from release_pipeline.auth import Credentials
-    from release_pipeline.promote import promote
-    from release_pipeline.registry import RegistryClient
-    from release_pipeline.release import merge
-    from release_pipeline.releases import Ledger, Releases
-    from release_pipeline.specs import promote_spec, release_spec
-    from release_pipeline.tags import TagScheme
+    from release_pipeline.registry.auth import Credentials
+    from release_pipeline.registry.client import RegistryClient
+    from release_pipeline.rules.releases import Ledger, Releases
+    from release_pipeline.rules.specs import promote_spec, release_spec
+    from release_pipeline.rules.tags import TagScheme
+    from release_pipeline.verbs.promote import promote
+    from release_pipeline.verbs.release import merge
 
     job = json.load(sys.stdin)
     creds = Credentials(*job["creds"]) if job.get("creds") else None

@@ -161,9 +161,9 @@ def direct_merge(host: str, repo: str, version: str, sha: str, platforms: Sequen
     """Set-up only (not measured): a release made by the project straight on the registry."""
     import anyio
 
-    from release_pipeline.registry import RegistryClient
-    from release_pipeline.release import merge
-    from release_pipeline.specs import release_spec
+    from release_pipeline.registry.client import RegistryClient
+    from release_pipeline.rules.specs import release_spec
+    from release_pipeline.verbs.release import merge
 
     async def main() -> None:
         spec = release_spec(f"{host}/{repo}", version, sha, FLAVOR, platforms)

@@ -29,12 +29,12 @@ import anyio
 from seeding import seed_commits
 from support.proxy import Proxy, start_proxy
 
-from release_pipeline.promote import promote
-from release_pipeline.registry import RegistryClient
-from release_pipeline.release import merge
-from release_pipeline.report import StatusReport
-from release_pipeline.specs import promote_spec, release_spec, status_spec
-from release_pipeline.status import status
+from release_pipeline.registry.client import RegistryClient
+from release_pipeline.rules.specs import promote_spec, release_spec, status_spec
+from release_pipeline.verbs.promote import promote
+from release_pipeline.verbs.release import merge
+from release_pipeline.verbs.report import StatusReport
+from release_pipeline.verbs.status import status
 
 FLAVOR = "workers"
 SMALL_REPO = "bench/status10"

@@ -20,7 +20,8 @@ from support.sink import Sink, start_sink
 from support.tokens import TokenServer
 from support.workflows import RELEASE, ROLLBACK, load
 
-from release_pipeline import cli, engine
+from release_pipeline.cli import app as cli
+from release_pipeline.dagger import engine
 
 RegistryFactory = Callable[..., Registry]
 ProxyFactory = Callable[..., Proxy]

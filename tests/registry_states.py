@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from seeding import digest_of
 from support.images import OCI_INDEX, OCI_MANIFEST, fetch_raw, put_manifest_raw
 
-from release_pipeline.versions import Version
+from release_pipeline.rules.versions import Version
 
 FLAVORS = ("", "workers")
 VERSIONS = ("0.9.0", "1.0.0", "1.0.1", "1.1.0-rc.1", "1.1.0", "2.0.0")

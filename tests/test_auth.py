@@ -25,12 +25,12 @@ from support.registry import Registry
 from support.sink import Sink
 from support.tokens import TokenServer
 
-from release_pipeline import cli
-from release_pipeline.auth import Credentials
+from release_pipeline.cli import app as cli
 from release_pipeline.errors import AuthError, ReleaseError
-from release_pipeline.registry import RegistryClient
-from release_pipeline.release import merge
-from release_pipeline.specs import release_spec
+from release_pipeline.registry.auth import Credentials
+from release_pipeline.registry.client import RegistryClient
+from release_pipeline.rules.specs import release_spec
+from release_pipeline.verbs.release import merge
 
 REPO = "auth/app"
 USER = "ci-bot"

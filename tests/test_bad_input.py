@@ -13,8 +13,8 @@ import pytest
 from conftest import ProxyFactory
 from support.registry import Registry
 
-from release_pipeline import cli
-from release_pipeline.registry import RegistryClient
+from release_pipeline.cli import app as cli
+from release_pipeline.registry.client import RegistryClient
 
 SHA = "c804cace" + "0" * 32
 MESSAGE = re.compile(r"release-pipeline: invalid (?P<field>\S+): (?P<rule>.+)\n")

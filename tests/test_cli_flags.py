@@ -19,7 +19,7 @@ import pytest
 from conftest import ProxyFactory
 from support.registry import Registry
 
-from release_pipeline import cli
+from release_pipeline.cli import app as cli
 
 SHA = "a" * 40
 SRC = Path(cli.__file__).resolve().parents[1]

@@ -28,9 +28,9 @@ from support.images import push_image, tag_digests
 from support.proxy import WRITE_METHODS
 from support.registry import Registry
 
-from release_pipeline import cli
-from release_pipeline.render import Style, render
-from release_pipeline.report import PromoteReport
+from release_pipeline.cli import app as cli
+from release_pipeline.cli.render import Style, render
+from release_pipeline.verbs.report import PromoteReport
 
 REPO = "testplanit/testplanit"
 FLAVOR = "enterprise_workers"  # long, as a real flavor can be

@@ -17,9 +17,9 @@ from dagger.mod._exceptions import FunctionError
 from support.images import fetch_raw, list_tags_raw, push_arch_images
 from support.registration import registration
 
-from release_pipeline import release_types, status_types
+from release_pipeline.dagger import release_types, status_types
+from release_pipeline.dagger.main import ReleasePipeline
 from release_pipeline.errors import InvalidInput
-from release_pipeline.main import ReleasePipeline
 
 REPO = "testplanit/testplanit"
 SHA = "c804cace" + "5" * 32

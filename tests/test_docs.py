@@ -58,7 +58,7 @@ from support.docs import (
 from support.registration import registration
 from support.workflows import disagreements, parse_call
 
-from release_pipeline import cli
+from release_pipeline.cli import app as cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -17,9 +17,9 @@ from dagger import dag
 from dagger.client._core import Context
 from support.dagger_errors import exec_error, query_error
 
-from release_pipeline.engine import ERROR_TAIL, SMOKE_RUN_ENV, destination, smoke_test
-from release_pipeline.flow import PlatformFailed
-from release_pipeline.inputs import parse_platform
+from release_pipeline.dagger.engine import ERROR_TAIL, SMOKE_RUN_ENV, destination, smoke_test
+from release_pipeline.rules.inputs import parse_platform
+from release_pipeline.verbs.flow import PlatformFailed
 
 ARM = parse_platform("linux/arm64")
 SMOKE = ["node", "./scripts/smoke-test-workers.js"]

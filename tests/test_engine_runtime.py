@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from support.runtime import download_sdk, module_context, module_names, runtime_env, uv_bin
 
-from release_pipeline.main import ReleasePipeline
+from release_pipeline.dagger.main import ReleasePipeline
 
 # What /runtime does after the install (template/runtime.py -> dagger.mod.cli), minus the
 # engine connection: load the main object, then build its registration with the one engine

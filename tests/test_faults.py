@@ -20,13 +20,13 @@ from support.registry import Registry
 from support.retry import RETRY
 from support.tokens import TokenServer
 
-from release_pipeline import cli
+from release_pipeline.cli import app as cli
 from release_pipeline.errors import RegistryError, ReleaseError
-from release_pipeline.registry import RegistryClient
-from release_pipeline.release import merge
-from release_pipeline.report import ReleaseReport
-from release_pipeline.retries import RetryPolicy
-from release_pipeline.specs import release_spec
+from release_pipeline.registry.client import RegistryClient
+from release_pipeline.registry.retries import RetryPolicy
+from release_pipeline.rules.specs import release_spec
+from release_pipeline.verbs.release import merge
+from release_pipeline.verbs.report import ReleaseReport
 
 # The bound each request gets: at most ATTEMPTS sends; between two, a sleep of at most
 # max_delay (jittered exponential backoff) or the Retry-After the registry sent.

@@ -16,12 +16,12 @@ from support.backend import REVISION, LocalBackend, LocalImage
 from support.dagger_errors import query_error
 from support.images import fetch_raw, list_tags_raw, push_image
 
-from release_pipeline import flow
-from release_pipeline.inputs import Platform
-from release_pipeline.registry import RegistryClient
-from release_pipeline.release import merge
-from release_pipeline.release_types import report_object
-from release_pipeline.specs import release_spec
+from release_pipeline.dagger.release_types import report_object
+from release_pipeline.registry.client import RegistryClient
+from release_pipeline.rules.inputs import Platform
+from release_pipeline.rules.specs import release_spec
+from release_pipeline.verbs import flow
+from release_pipeline.verbs.release import merge
 
 REPO = "testplanit/testplanit"
 SHA = "c804cace" + "0" * 32

@@ -16,7 +16,7 @@ from support.images import tag_digests
 from support.proxy import WRITE_METHODS
 from support.registry import Registry
 
-from release_pipeline import cli
+from release_pipeline.cli import app as cli
 from release_pipeline.errors import shown
 
 REPO = "hostile/app"
@@ -137,7 +137,7 @@ def test_registry_error_text_cannot_inject_lines_or_workflow_commands() -> None:
     """Registry-sent text ends up in CI logs: no newlines, no `::error::` commands survive."""
     import httpx
 
-    from release_pipeline.session import Response, describe
+    from release_pipeline.registry.session import Response, describe
 
     body = b'{"errors":[{"code":"DENIED","message":"no\\n::error::pwned\\u001b[31m"}]}'
     text = describe(Response(403, httpx.Headers(), body))

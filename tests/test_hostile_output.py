@@ -33,9 +33,9 @@ from support.hostile_answers import Answer, Hostile
 from support.proxy import Proxy
 from support.registry import Registry
 
-from release_pipeline import cli
-from release_pipeline.manifests import CREATED, REVISION, SOURCE
-from release_pipeline.retries import RetryPolicy
+from release_pipeline.cli import app as cli
+from release_pipeline.registry.retries import RetryPolicy
+from release_pipeline.rules.manifests import CREATED, REVISION, SOURCE
 
 OLD, NEW = hashlib.sha1(b"prop old").hexdigest(), hashlib.sha1(b"prop new").hexdigest()
 _repos = itertools.count()

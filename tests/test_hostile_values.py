@@ -18,9 +18,9 @@ from support.images import fetch_raw, tag_digests
 from support.proxy import WRITE_METHODS
 from support.registry import Registry
 
-from release_pipeline import cli
+from release_pipeline.cli import app as cli
 from release_pipeline.errors import shown
-from release_pipeline.manifests import REVISION, SOURCE
+from release_pipeline.rules.manifests import REVISION, SOURCE
 
 REPO = "forged/app"
 OLD, NEW = hashlib.sha1(b"forged old").hexdigest(), hashlib.sha1(b"forged new").hexdigest()

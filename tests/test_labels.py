@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from release_pipeline.errors import InvalidInput
-from release_pipeline.labels import MAX_EPOCH, created, image_labels
-from release_pipeline.versions import Version
+from release_pipeline.rules.labels import MAX_EPOCH, created, image_labels
+from release_pipeline.rules.versions import Version
 
 SHA = "c804cace" + "5" * 32
 

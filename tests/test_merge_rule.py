@@ -38,11 +38,11 @@ from support.proxy import WRITE_METHODS
 from support.registry import Registry
 
 from release_pipeline.errors import TagConflict
-from release_pipeline.registry import RegistryClient
-from release_pipeline.release import merge
-from release_pipeline.report import ReleaseReport
-from release_pipeline.specs import ReleaseSpec, release_spec
-from release_pipeline.versions import Version
+from release_pipeline.registry.client import RegistryClient
+from release_pipeline.rules.specs import ReleaseSpec, release_spec
+from release_pipeline.rules.versions import Version
+from release_pipeline.verbs.release import merge
+from release_pipeline.verbs.report import ReleaseReport
 
 
 @settings(

@@ -13,12 +13,12 @@ from dagger.mod._exceptions import FunctionError
 from graphql import GraphQLError, GraphQLInt
 from support.images import push_arch_images
 
-from release_pipeline import flow
-from release_pipeline.engine import THROWAWAY_IMAGE
+from release_pipeline.dagger.engine import THROWAWAY_IMAGE
+from release_pipeline.dagger.main import ReleasePipeline
+from release_pipeline.dagger.release_types import Promotion, Report, dry_run_report_object
 from release_pipeline.errors import InvalidInput
-from release_pipeline.main import ReleasePipeline
-from release_pipeline.release_types import Promotion, Report, dry_run_report_object
-from release_pipeline.specs import release_spec
+from release_pipeline.rules.specs import release_spec
+from release_pipeline.verbs import flow
 
 REPO = "testplanit/testplanit"
 SHA = "c804cace" + "5" * 32

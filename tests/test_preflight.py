@@ -10,7 +10,7 @@ import pytest
 from support.fixture_repo import DOCKERFILE, FIXTURE, TARGETS, copy_fixture
 
 from release_pipeline.errors import InvalidInput
-from release_pipeline.preflight import LocalTree, PreflightReport, check
+from release_pipeline.verbs.preflight import LocalTree, PreflightReport, check
 
 
 async def preflight(

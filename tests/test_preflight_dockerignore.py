@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from release_pipeline.dockerignore import parse_ignore_file
 from release_pipeline.errors import InvalidInput
+from release_pipeline.rules.dockerignore import parse_ignore_file
 
 RULES = [
     # Docker's examples: `*` and `?` stay within one path element.

@@ -19,9 +19,9 @@ import pytest
 from dagger.mod._exceptions import FunctionError
 from support.fixture_repo import DOCKERFILE, copy_fixture
 
-from release_pipeline import engine, main
-from release_pipeline.engine import DirectoryTree
-from release_pipeline.preflight import LocalTree, PreflightFailed, check
+from release_pipeline.dagger import engine, main
+from release_pipeline.dagger.engine import DirectoryTree
+from release_pipeline.verbs.preflight import LocalTree, PreflightFailed, check
 
 MODULE = main.ReleasePipeline.__dagger_module__  # type: ignore[attr-defined]
 SHA = "c804cace" + "5" * 32

@@ -31,11 +31,11 @@ from support.registry import Registry
 from support.retry import RETRY
 
 from release_pipeline.errors import RegistryError
-from release_pipeline.registry import RegistryClient
-from release_pipeline.release import merge
-from release_pipeline.report import ReleaseReport
-from release_pipeline.retries import RetryPolicy
-from release_pipeline.specs import release_spec
+from release_pipeline.registry.client import RegistryClient
+from release_pipeline.registry.retries import RetryPolicy
+from release_pipeline.rules.specs import release_spec
+from release_pipeline.verbs.release import merge
+from release_pipeline.verbs.report import ReleaseReport
 
 TRIALS = 20
 # 20 releases: 16 stable, 4 prereleases. `1.10.0` beats `1.9.x` (no string order), and the

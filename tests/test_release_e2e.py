@@ -13,7 +13,7 @@ import sys
 import pytest
 from support.images import fetch_config, fetch_raw, list_tags_raw, push_image, tag_digests
 
-from release_pipeline.cli import run
+from release_pipeline.cli.app import run
 
 REPO = "testplanit/testplanit"
 SOURCE_URL = "https://github.com/testplanit/testplanit"

@@ -16,7 +16,7 @@ from support.images import copy_all_to_layout, fetch_raw, push_image, tag_digest
 from test_dagger_module import call
 from test_release_e2e import REPO, cli, merge, sha
 
-from release_pipeline.cli import run
+from release_pipeline.cli.app import run
 from release_pipeline.errors import InvalidInput, RevisionMismatch
 
 REVISION = "org.opencontainers.image.revision"

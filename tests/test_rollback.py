@@ -23,7 +23,7 @@ from support.proxy import WRITE_METHODS
 from support.raw_http import raw_request
 from support.registry import Registry
 
-from release_pipeline import cli
+from release_pipeline.cli import app as cli
 
 REPO = "testplanit/testplanit"
 

@@ -22,11 +22,11 @@ from support.registry import Registry
 from support.retry import RETRY
 
 from release_pipeline.errors import RegistryError
-from release_pipeline.promote import promote
-from release_pipeline.registry import RegistryClient
-from release_pipeline.release import merge
-from release_pipeline.report import PromoteReport, ReleaseReport
-from release_pipeline.specs import promote_spec, release_spec
+from release_pipeline.registry.client import RegistryClient
+from release_pipeline.rules.specs import promote_spec, release_spec
+from release_pipeline.verbs.promote import promote
+from release_pipeline.verbs.release import merge
+from release_pipeline.verbs.report import PromoteReport, ReleaseReport
 
 TRIALS = 20
 

@@ -40,12 +40,12 @@ from support.proxy import WRITE_METHODS
 from support.registry import Registry
 
 from release_pipeline.errors import InvalidInput, RegistryError
-from release_pipeline.promote import promote
-from release_pipeline.registry import RegistryClient
-from release_pipeline.report import PromoteReport
-from release_pipeline.specs import promote_spec, status_spec
-from release_pipeline.status import status
-from release_pipeline.versions import Version
+from release_pipeline.registry.client import RegistryClient
+from release_pipeline.rules.specs import promote_spec, status_spec
+from release_pipeline.rules.versions import Version
+from release_pipeline.verbs.promote import promote
+from release_pipeline.verbs.report import PromoteReport
+from release_pipeline.verbs.status import status
 
 
 def yanked_by(state: State, digests: dict[str, str], flavor: str) -> dict[str, str | None]:

@@ -1,7 +1,7 @@
 """How registries are reached: every --image / --registry-service / --plain-http combination
 works as the engine does it, or is refused before anything is built or the engine is called.
 
-The engine's behaviour is read in its source (see `release_pipeline.routes`); what is run here
+The engine's behaviour is read in its source (see `registry.routes`); what is run here
 is our side: the route chosen, the refusals, and real requests (plain HTTP and TLS through a
 relay standing in for a service endpoint) carrying the names the engine's push would carry.
 """
@@ -22,13 +22,15 @@ from support.relay import Relay
 from support.sink import Sink
 from support.tls import TestCA
 
-from release_pipeline import cli, engine, release
+from release_pipeline.cli import app as cli
+from release_pipeline.dagger import engine
+from release_pipeline.dagger.main import ReleasePipeline
 from release_pipeline.errors import InvalidInput, RegistryError
-from release_pipeline.inputs import parse_image
-from release_pipeline.main import ReleasePipeline
-from release_pipeline.registry import RegistryClient
-from release_pipeline.routes import Proxies, cli_route, engine_plain_http, module_route
-from release_pipeline.specs import release_spec
+from release_pipeline.registry.client import RegistryClient
+from release_pipeline.registry.routes import Proxies, cli_route, engine_plain_http, module_route
+from release_pipeline.rules.inputs import parse_image
+from release_pipeline.rules.specs import release_spec
+from release_pipeline.verbs import release
 
 REPO = "team/app"
 SHA = "a0a0a0a0" + "1" * 32

@@ -26,12 +26,12 @@ from support.proxy import WRITE_METHODS
 from support.registry import Registry
 from support.retry import RETRY
 
-from release_pipeline import cli
-from release_pipeline.main import ReleasePipeline
-from release_pipeline.promote import promote
-from release_pipeline.registry import RegistryClient
-from release_pipeline.specs import promote_spec, status_spec
-from release_pipeline.status import status
+from release_pipeline.cli import app as cli
+from release_pipeline.dagger.main import ReleasePipeline
+from release_pipeline.registry.client import RegistryClient
+from release_pipeline.rules.specs import promote_spec, status_spec
+from release_pipeline.verbs.promote import promote
+from release_pipeline.verbs.status import status
 
 REPO = "status/app"
 REVISION = "org.opencontainers.image.revision"

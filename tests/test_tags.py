@@ -7,11 +7,11 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from release_pipeline.errors import InvalidInput
-from release_pipeline.inputs import parse_platform
-from release_pipeline.releases import Ledger, Releases
-from release_pipeline.specs import release_spec
-from release_pipeline.tags import TagScheme
-from release_pipeline.versions import Version
+from release_pipeline.rules.inputs import parse_platform
+from release_pipeline.rules.releases import Ledger, Releases
+from release_pipeline.rules.specs import release_spec
+from release_pipeline.rules.tags import TagScheme
+from release_pipeline.rules.versions import Version
 
 SHA = "C804CACE" + "0" * 32
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")

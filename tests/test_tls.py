@@ -31,14 +31,14 @@ from support.tls import (
 )
 from support.tokens import TokenServer
 
-from release_pipeline import cli
-from release_pipeline.auth import Credentials
+from release_pipeline.cli import app as cli
+from release_pipeline.dagger.main import ReleasePipeline
 from release_pipeline.errors import RegistryError
-from release_pipeline.inputs import parse_image
-from release_pipeline.main import ReleasePipeline
-from release_pipeline.registry import RegistryClient
-from release_pipeline.retries import RetryPolicy
-from release_pipeline.transport import USE_HTTPS, USE_PLAIN_HTTP, use_plain_http
+from release_pipeline.registry.auth import Credentials
+from release_pipeline.registry.client import RegistryClient
+from release_pipeline.registry.retries import RetryPolicy
+from release_pipeline.registry.transport import USE_HTTPS, USE_PLAIN_HTTP, use_plain_http
+from release_pipeline.rules.inputs import parse_image
 
 REPO = "team/app"
 SHA = "5ecc0de5" + "7" * 32
@@ -267,8 +267,8 @@ async def test_connection_refused_is_retried_then_explained() -> None:
 DNS_PROBE = """
 import asyncio, sys
 from release_pipeline.errors import RegistryError
-from release_pipeline.registry import RegistryClient
-from release_pipeline.retries import RetryPolicy
+from release_pipeline.registry.client import RegistryClient
+from release_pipeline.registry.retries import RetryPolicy
 
 async def main():
     policy = RetryPolicy(attempts=2, base_delay=0.001)

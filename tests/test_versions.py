@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from release_pipeline.errors import InvalidInput
-from release_pipeline.versions import Version
+from release_pipeline.rules.versions import Version
 
 numbers = st.integers(min_value=0, max_value=10**6)
 identifiers = st.one_of(

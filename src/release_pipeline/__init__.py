@@ -1,5 +1,6 @@
 """release-pipeline: release multi-arch container images safely.
 
-The registry phase (`release_pipeline.release`, `.promote`, `.status`) is plain async
-Python with no Dagger dependency; the Dagger module lives in `release_pipeline.main`.
+The package is in layers (docs/README.md#where-the-code-is): `rules` (pure decisions),
+`registry` (distribution-spec I/O), `verbs` (plan/merge, promote, status, preflight), and two
+faces, `cli` and `dagger`. Nothing below the faces needs Dagger.
 """

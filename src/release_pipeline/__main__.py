@@ -1,3 +1,3 @@
-from .cli import main
+from release_pipeline.cli.app import main
 
 main()

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import anyio
 
-from release_pipeline import flow
-from release_pipeline.inputs import Platform
-from release_pipeline.per_arch import Held, held
-from release_pipeline.registry import RegistryClient
+from release_pipeline.registry.client import RegistryClient
+from release_pipeline.rules.inputs import Platform
+from release_pipeline.verbs import flow
+from release_pipeline.verbs.per_arch import Held, held
 
 from .image_layouts import build_image
 from .image_tools import run_tool

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from release_pipeline import cli
+from release_pipeline.cli import app as cli
 
 
 def sha_of(text: str) -> str:

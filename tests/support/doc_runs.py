@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from release_pipeline import cli
+from release_pipeline.cli import app as cli
 
 from .docs import Page, normalize
 

@@ -28,7 +28,7 @@ _SCRIPT = textwrap.dedent("""
         return "ModuleID:offline"
 
     gen.Module.id = fake_id
-    from release_pipeline.main import ReleasePipeline
+    from release_pipeline.dagger.main import ReleasePipeline
 
     asyncio.run(ReleasePipeline.__dagger_module__._typedefs())
 

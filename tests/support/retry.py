@@ -8,6 +8,6 @@ suite run (the 500s lasted 0.2 s); eight with waits up to 0.2 s ride it out, as 
 default (8, up to 10 s) does.
 """
 
-from release_pipeline.retries import RetryPolicy
+from release_pipeline.registry.retries import RetryPolicy
 
 RETRY = RetryPolicy(attempts=8, base_delay=0.01, max_delay=0.2)

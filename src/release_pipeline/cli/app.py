@@ -1,0 +1,407 @@
+"""`release-pipeline merge | plan | promote | status`: the registry phase from a shell.
+
+Written for a person under pressure: no flag is reachable by a prefix (`--fo` is not
+`--force`), a misspelled flag is named first with the closest real one, a dry run says it
+wrote nothing, and a registry being retried shows each retry on stderr instead of silence.
+The password comes only from the REGISTRY_PASSWORD environment variable, never argv,
+where other users of the machine (and CI logs) could read it.
+
+Each verb is two small functions: `add_VERB` (its flags, help and example) and `run_VERB`
+(what it does); `VERBS` lists the first, which register the second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as installed_version
+from typing import Any, NoReturn, TypeAlias
+
+import anyio
+
+from release_pipeline.cli.preflight import add_preflight_parser, preflight_main
+from release_pipeline.cli.render import Style, render
+from release_pipeline.errors import InvalidInput, ReleaseError
+from release_pipeline.registry.auth import Credentials
+from release_pipeline.registry.client import RegistryClient
+from release_pipeline.registry.retries import RetryNotice, RetryPolicy
+from release_pipeline.rules.inputs import (
+    DEFAULT_FLAVOR,
+    DEFAULT_PLATFORMS,
+    ImageRef,
+    parse_source_url,
+)
+from release_pipeline.rules.specs import promote_spec, release_spec, status_spec
+from release_pipeline.rules.tags import TagScheme
+from release_pipeline.rules.versions import Version
+from release_pipeline.verbs.promote import promote
+from release_pipeline.verbs.release import merge, plan
+from release_pipeline.verbs.report import PromoteReport, ReleaseReport, StatusReport
+from release_pipeline.verbs.status import status
+
+PASSWORD_ENV = "REGISTRY_PASSWORD"  # noqa: S105 - the variable name, not a password
+PROG = "release-pipeline"
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+EXIT_CODES = """\
+exit codes:
+  0  done
+  1  failed: the registry refused or could not be reached, a tag would be overwritten
+     without --force, an image is not what its tag claims; status: found no version
+     and no floating tag of the flavor (a misspelled --image or --flavor)
+  2  invalid input or an unknown flag: nothing was sent to the registry"""
+
+Report = ReleaseReport | PromoteReport | StatusReport
+Runner = Callable[[argparse.Namespace, Credentials | None], Awaitable[Report]]
+# Verbs register on this; typed for plain ArgumentParsers, so a module adding its own verb
+# (`add_X_parser(verbs)`) needs nothing from here. Each verb is a `Parser` all the same:
+# add_subparsers makes its parsers of the top parser's class.
+Verbs: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+class Parser(argparse.ArgumentParser):
+    """No prefix matching (a destructive flag must never be reached by a prefix), examples
+    kept as written, and the exit codes under every --help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def program_version() -> str:
+    """The installed package's version (pyproject.toml's); a source tree run through
+    PYTHONPATH without installing has none."""
+    try:
+        return installed_version(PROG)
+    except PackageNotFoundError:
+        return "(not installed: run from a source tree)"
+
+
+def parser() -> argparse.ArgumentParser:
+    top: argparse.ArgumentParser = Parser(
+        prog=PROG,
+        description="Release multi-arch container images: the registry phase from a shell.",
+        epilog=f"Run '{PROG} VERB --help' for a verb's flags and an example.\n\n{EXIT_CODES}",
+    )
+    top.add_argument(
+        "--version",
+        action="version",
+        version=f"{PROG} {program_version()}",
+        help="print the program's version (before any verb: 'merge --version' is the release's)",
+    )
+    verbs = top.add_subparsers(dest="command", required=True, metavar="VERB")
+    common: argparse.ArgumentParser = Parser(add_help=False)
+    common.add_argument("--image", required=True, help="HOST[:PORT]/REPO, no tag")
+    common.add_argument(
+        "--flavor",
+        default=DEFAULT_FLAVOR,
+        help="image flavor (default %(default)s; '' for production)",
+    )
+    common.add_argument("--username", help=f"registry user; the password is ${PASSWORD_ENV}")
+    common.add_argument("--json", action="store_true", help="print the report as JSON")
+    common.add_argument(
+        "--wide", action="store_true", help="full digests and no wrapping (default: 100 columns)"
+    )
+    add_scheme_flag(common)
+    for add in VERBS:
+        add(verbs, common)
+    return top
+
+
+def add_verb(
+    verbs: Verbs,
+    common: argparse.ArgumentParser,
+    name: str,
+    summary: str,
+    example: str,
+    runner: Runner,
+) -> argparse.ArgumentParser:
+    """One verb: its one-line summary (also its description), an example, the exit codes."""
+    verb = verbs.add_parser(
+        name,
+        parents=[common],
+        help=summary,
+        description=summary,
+        epilog=f"example:\n  {example}\n\n{EXIT_CODES}",
+        allow_abbrev=False,
+    )
+    verb.set_defaults(runner=runner)
+    return verb
+
+
+def add_release_flags(verb: argparse.ArgumentParser) -> None:
+    """The flags `merge` and `plan` share: what to release and whether to overwrite."""
+    verb.add_argument("--version", required=True, help="SemVer, with or without v")
+    verb.add_argument("--sha", required=True, help="full 40-hex git commit SHA")
+    verb.add_argument(
+        "--platform",
+        action="append",
+        dest="platforms",
+        help=f"os/arch[/variant], repeatable (default {' '.join(DEFAULT_PLATFORMS)})",
+    )
+    verb.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite version/SHA tags that hold other digests (the report shows old -> new)",
+    )
+    verb.add_argument(
+        "--source-url",
+        help="repository URL for the index's org.opencontainers.image.source annotation "
+        "(default: the images' common source label)",
+    )
+
+
+def add_merge(verbs: Verbs, common: argparse.ArgumentParser) -> None:
+    add_release_flags(
+        add_verb(
+            verbs,
+            common,
+            "merge",
+            "tag per-arch images and publish the multi-arch release",
+            f'{PROG} merge --image ghcr.io/org/app --version 0.22.8 --sha "$(git rev-parse HEAD)"',
+            run_merge,
+        )
+    )
+
+
+def add_plan(verbs: Verbs, common: argparse.ArgumentParser) -> None:
+    add_release_flags(
+        add_verb(
+            verbs,
+            common,
+            "plan",
+            "show what merge would write, writing nothing",
+            f'{PROG} plan --image ghcr.io/org/app --version 0.22.8 --sha "$(git rev-parse HEAD)"',
+            run_plan,
+        )
+    )
+
+
+def add_promote(verbs: Verbs, common: argparse.ArgumentParser) -> None:
+    verb = add_verb(
+        verbs,
+        common,
+        "promote",
+        "move a floating tag to an existing release (a rollback), yanking the newer "
+        "versions it passes over",
+        f"{PROG} promote --image ghcr.io/org/app --from 0.22.7-workers --dry-run",
+        run_promote,
+    )
+    verb.add_argument("--from", dest="source", required=True, help="TAG or sha256:DIGEST")
+    verb.add_argument("--to", dest="target", help="floating tag (default latest-FLAVOR)")
+    verb.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what promote would write and yank, writing nothing",
+    )
+
+
+def add_status(verbs: Verbs, common: argparse.ArgumentParser) -> None:
+    verb = add_verb(
+        verbs,
+        common,
+        "status",
+        "show where latest-FLAVOR points, the versions and the rollback candidates",
+        f"{PROG} status --image ghcr.io/org/app --flavor workers",
+        run_status,
+    )
+    verb.add_argument("--limit", default="20", help="versions shown, newest first (default 20)")
+
+
+def add_preflight(verbs: Verbs, common: argparse.ArgumentParser) -> None:
+    """`preflight` reads a local checkout, no registry: it takes none of the common flags."""
+    add_preflight_parser(verbs)
+
+
+VERBS = (add_merge, add_plan, add_promote, add_status, add_preflight)
+
+
+def add_scheme_flag(parser: argparse.ArgumentParser) -> None:
+    """`--plain-http` / `--no-plain-http` (oras' and regctl's spelling); unset: auto."""
+    parser.add_argument(
+        "--plain-http",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="speak plain HTTP to the registry; --no-plain-http: HTTPS even on loopback "
+        "(default: plain HTTP for localhost, 127.0.0.0/8 and [::1] only)",
+    )
+
+
+# --- flags a parser does not know, named before anything else -----------------------------
+
+
+def check_flags(top: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """Refuse the first unknown flag, naming the closest real one, before argparse's own
+    checks: those would first complain that a required flag is missing (`--verison` ->
+    "--version is required") and never name the typo. Exits 2 through `Parser.error`."""
+    verbs = _verbs(top)
+    current = top
+    for arg in argv:
+        if arg == "--":
+            return
+        if current is top and not arg.startswith("-"):
+            if arg not in verbs:
+                close = difflib.get_close_matches(arg, list(verbs), n=1)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                _fail(top, f"unknown verb {arg!r}{hint} (verbs: {', '.join(verbs)})")
+            current = verbs[arg]
+            continue
+        if not arg.startswith("-") or arg == "-" or arg[1:2].isdigit():
+            continue  # a flag's value
+        flag = arg.split("=", 1)[0]
+        known = _flags(current)
+        if flag in known:
+            continue
+        if flag == "--version" and current is not top:
+            _fail(
+                current,
+                f"unknown flag --version for {current.prog.split()[-1]}; the "
+                f"program's version is '{PROG} --version', before the verb",
+            )
+        same_kind = [f for f in known if f.startswith("--") == flag.startswith("--")]
+        close = difflib.get_close_matches(flag, same_kind, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        _fail(current, f"unknown flag {flag}{hint}")
+
+
+def _verbs(top: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in top._actions:  # argparse lists subparsers only here
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _flags(parser: argparse.ArgumentParser) -> list[str]:
+    return [flag for action in parser._actions for flag in action.option_strings]
+
+
+def _fail(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    parser.error(message)
+
+
+# --- running a verb -------------------------------------------------------------------
+
+
+def client_for(
+    args: argparse.Namespace, image: ImageRef, credentials: Credentials | None, *, push: bool
+) -> RegistryClient:
+    """The registry client every verb uses, honouring the scheme flag; each retry is
+    printed on stderr as it happens."""
+    retry = RetryPolicy(notify=print_retry)
+    return RegistryClient.for_image(
+        image, credentials, push=push, retry=retry, plain_http=args.plain_http
+    )
+
+
+def print_retry(notice: RetryNotice) -> None:
+    print(f"{PROG}: retrying: {notice}", file=sys.stderr)
+
+
+async def run_merge(args: argparse.Namespace, credentials: Credentials | None) -> Report:
+    return await _release(args, credentials, publish=True)
+
+
+async def run_plan(args: argparse.Namespace, credentials: Credentials | None) -> Report:
+    return await _release(args, credentials, publish=False)
+
+
+async def _release(
+    args: argparse.Namespace, credentials: Credentials | None, *, publish: bool
+) -> ReleaseReport:
+    spec = release_spec(
+        args.image, args.version, args.sha, args.flavor, args.platforms or DEFAULT_PLATFORMS
+    )
+    source_url = None if args.source_url is None else parse_source_url(args.source_url)
+    async with client_for(args, spec.image, credentials, push=publish) as client:
+        if publish:
+            return await merge(spec, client, force=args.force, source_url=source_url)
+        return await plan(spec, client, force=args.force, source_url=source_url)
+
+
+async def run_promote(args: argparse.Namespace, credentials: Credentials | None) -> Report:
+    spec = promote_spec(args.image, args.source, args.target, args.flavor)
+    async with client_for(args, spec.image, credentials, push=not args.dry_run) as client:
+        return await promote(spec, client, dry_run=args.dry_run)
+
+
+async def run_status(args: argparse.Namespace, credentials: Credentials | None) -> Report:
+    spec = status_spec(args.image, args.flavor, args.limit)
+    async with client_for(args, spec.image, credentials, push=False) as client:
+        return await status(spec, client)
+
+
+async def execute(args: argparse.Namespace, password: str | None) -> Report:
+    """Validate everything, then run one verb. Raises InvalidInput before any request."""
+    if password and not args.username:
+        raise InvalidInput("username", f"is required when ${PASSWORD_ENV} is set")
+    if args.username and not password:
+        raise InvalidInput(PASSWORD_ENV, "must be set when --username is given")
+    if args.username and (":" in args.username or not args.username.isprintable()):
+        # Basic auth joins user:password, so a ':' would move part of the name into the password.
+        raise InvalidInput("username", "must be printable, with no ':' (Basic auth splits on it)")
+    credentials = Credentials(args.username, password) if args.username and password else None
+    runner: Runner = args.runner
+    return await runner(args, credentials)
+
+
+def found_nothing(report: StatusReport) -> str | None:
+    """What `status` looked for, when it found none of it: a misspelled repository or
+    flavor reads as an empty history otherwise."""
+    if report.versions or report.latest.digest is not None:
+        return None
+    scheme = TagScheme(report.flavor)
+    flavor = report.flavor or "'' (production)"
+    example = " or ".join(scheme.version_tags(Version.parse("1.0.0")))
+    return (
+        f"status found nothing in {report.image} for flavor "
+        f"{flavor}: no version tag (such as {example}) and no "
+        f"{scheme.latest} tag. Check the spelling of --image and --flavor."
+    )
+
+
+def use_color(args: argparse.Namespace) -> bool:
+    """Color on a terminal only: never in JSON, a pipe or a file, nor with NO_COLOR set."""
+    return (
+        not args.json
+        and sys.stdout.isatty()
+        and not os.environ.get("NO_COLOR")
+        and os.environ.get("TERM") != "dumb"
+    )
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """The CLI; returns the exit code (--help and --version included)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = parser()
+    try:
+        check_flags(top, argv)
+        args = top.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help, --version (0) and usage errors (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_INVALID
+    if args.command == "preflight":  # reads a local checkout, no registry
+        return preflight_main(args)
+    try:
+        report = anyio.run(execute, args, os.environ.get(PASSWORD_ENV))
+    except InvalidInput as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except ReleaseError as exc:
+        print(f"{PROG}: {args.command} failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    nothing = found_nothing(report) if isinstance(report, StatusReport) else None
+    if args.json:  # the report even when it is empty: a script reads the same shape
+        print(report.model_dump_json(indent=2))
+    elif nothing is None:  # an empty table would read as an empty history
+        print(render(report, Style(wide=args.wide, color=use_color(args))))
+    if nothing is not None:
+        print(f"{PROG}: {nothing}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def main() -> None:
+    sys.exit(run())

@@ -1,0 +1,235 @@
+"""Reports as text for a person at a terminal, often in an incident.
+
+`report.py` holds the values (and their JSON); this module only lays them out, so every
+word a table prints comes from a report field and text and JSON cannot disagree. The rules:
+
+- a dry run says so first (`dry run: nothing written`) and speaks conditionally ("would
+  write", "would overwrite", "would yank"); a tag that held another digest shows
+  `OLD -> NEW` as its digest;
+- tags are listed in the order they are written, per-arch SHA tags first;
+- by default lines fit 100 columns: digests are cut to their first 12 hex digits, as
+  `docker images` shows image IDs, and notes wrap. `wide` prints every digest in full and
+  wraps nothing (for copying a digest, or grep);
+- color only marks what the words already say (a terminal without it loses nothing).
+
+One function per report type; `render` picks it. A new report field is shown by adding a
+line to its function.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from release_pipeline.verbs.report import PromoteReport, ReleaseReport, StatusReport
+
+WIDTH = 100
+SHORT_HEX = 12
+DRY_RUN_BANNER = "dry run: nothing written"
+
+_SGR = {"good": "32", "warn": "33", "bad": "31", "strong": "1"}
+
+
+@dataclass(frozen=True)
+class Style:
+    """How to print: full digests and no wrapping (`wide`), ANSI color (`color`)."""
+
+    wide: bool = False
+    color: bool = False
+
+    def digest(self, digest: str) -> str:
+        """`sha256:HEX` in full when wide, else the first 12 hex digits (no algorithm)."""
+        return digest if self.wide else digest.partition(":")[2][:SHORT_HEX] or digest
+
+    def prefixed(self, digest: str) -> str:
+        """`sha256:HEX`, the hex cut as `digest` cuts it: a digest standing alone in a note."""
+        return digest if self.wide else f"{digest.partition(':')[0]}:{self.digest(digest)}"
+
+    def ref(self, image: str, digest: str) -> str:
+        return f"{image}@{self.prefixed(digest)}"
+
+    def paint(self, text: str, tone: str | None) -> str:
+        if not self.color or tone is None or not text:
+            return text
+        return f"\x1b[{_SGR[tone]}m{text}\x1b[0m"
+
+    def note(self, text: str) -> list[str]:
+        """A note line, wrapped to WIDTH (continuations indented) unless wide."""
+        if self.wide:
+            return [text]
+        return textwrap.wrap(
+            text,
+            WIDTH,
+            subsequent_indent="    ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+
+    def labelled(self, label: str, text: str, tone: str | None) -> list[str]:
+        """`label: text` as a note, the label painted after wrapping (so color never
+        moves a line break)."""
+        first, *rest = self.note(f"{label}: {text}")
+        return [self.paint(label, tone) + first[len(label) :], *rest]
+
+
+def render(report: ReleaseReport | PromoteReport | StatusReport, style: Style) -> str:
+    if isinstance(report, ReleaseReport):
+        lines = release_text(report, style)
+    elif isinstance(report, PromoteReport):
+        lines = promote_text(report, style)
+    else:
+        lines = status_text(report, style)
+    if not style.wide:
+        lines.append(
+            f"(digests show their first {SHORT_HEX} hex digits; --wide or --json prints them "
+            "in full)"
+        )
+    return "\n".join(lines)
+
+
+def release_text(report: ReleaseReport, style: Style) -> list[str]:
+    dry = report.dry_run
+    lines = _banner(dry, style)
+    lines += style.note(
+        f"{report.image} {report.version} ({_flavor(report.flavor)}, {report.sha[:8]})"
+    )
+    rows: list[Row] = []
+    for tag, digest in report.tags.items():
+        if tag in report.replaced:
+            change = _change(style, report.replaced[tag], digest)
+            rows.append(((tag, change, "would overwrite" if dry else "overwritten"), "warn"))
+        elif tag in report.written:
+            rows.append(((tag, style.digest(digest), _wrote(dry)), "good"))
+        else:
+            rows.append(((tag, style.digest(digest), "unchanged"), None))
+    rows += [
+        ((tag, "", f"{_wrote(dry)} (points at a newer release)"), "good")
+        for tag in report.written
+        if tag not in report.tags
+    ]
+    lines += _grid(("TAG", "DIGEST", "STATE"), rows, style)
+    lines += style.note(f"pinned: {style.ref(report.image, report.index_digest)}")
+    lines += style.note(f"latest: {report.latest_reason}")
+    if report.revision_unverified:
+        lines += style.note(
+            "revision not verified (no org.opencontainers.image.revision label): "
+            + ", ".join(report.revision_unverified)
+        )
+    return lines
+
+
+def promote_text(report: PromoteReport, style: Style) -> list[str]:
+    dry, tag = report.dry_run, report.tag
+    lines = _banner(dry, style)
+    lines += style.note(f"{report.image}: {tag} <- {report.source}")
+    # Where the floating tag pointed before and after, what was restored and what was
+    # released meanwhile: fields `promote` adds to its report (branch "rollback"); each
+    # line shows when its field is there, and the report's own digest stands for `after`.
+    previous: str | None = getattr(report, "previous", None)
+    previous_version: str | None = getattr(report, "previous_version", None)
+    after: str = getattr(report, "after", None) or report.digest
+    after_version: str | None = getattr(report, "after_version", None) or report.version
+    restored: list[str] = getattr(report, "restored", [])
+    meanwhile: list[str] = getattr(report, "released_meanwhile", [])
+    rows: list[Row] = []
+    for written in report.written:
+        digest = report.tags[written]
+        if written == tag and previous is not None and previous != digest:
+            change = _change(style, previous, digest)
+            rows.append(((written, change, "would move" if dry else "moved"), "warn"))
+        else:
+            rows.append(((written, style.digest(digest), _wrote(dry)), "good"))
+    if rows:
+        lines += _grid(("TAG", "DIGEST", "STATE"), rows, style)
+    if tag not in report.written:
+        held = _pointed(style, report.version, report.digest)
+        lines += style.note(f"{tag} already points at {held}: not written")
+    if not report.written:
+        lines.append(style.paint("would write nothing" if dry else "nothing written", "strong"))
+    if previous is not None:
+        before = "now" if dry else "before"
+        lines += style.note(f"{before}: {tag} -> {_pointed(style, previous_version, previous)}")
+    label = "would be" if dry else "after"
+    lines += style.note(f"{label}: {tag} -> {_pointed(style, after_version, after)}")
+    for names, done, would, tone in (
+        (report.yanked, "yanked", "would yank", "bad"),
+        (restored, "restored", "would restore", "good"),
+        (meanwhile, "released meanwhile (yanked too)", "released meanwhile", None),
+    ):
+        if names:
+            lines += style.labelled(would if dry else done, ", ".join(names), tone)
+    lines += style.note(f"why: {report.reason}")
+    return lines
+
+
+def status_text(report: StatusReport, style: Style) -> list[str]:
+    """One line per version; `->` marks the version the floating tag holds."""
+    latest = report.latest
+    where = "does not exist" if latest.digest is None else f"-> {latest.version or '?'}"
+    lines = style.note(f"{report.image} ({_flavor(report.flavor)}): {latest.tag} {where}")
+    if latest.digest is not None:
+        lines.append(f"  {latest.tag} = {style.ref(report.image, latest.digest)}")
+        if latest.version is None:
+            lines.append("  (that digest is no released version's index)")
+    rows: list[Row] = []
+    for v in report.versions:
+        yanked = "yanked" if v.yanked_by in (None, v.version) else f"yanked as {v.yanked_by}"
+        state = [s for s, on in (("prerelease", v.prerelease), (yanked, v.yanked)) if on]
+        cells = (
+            "->" if v.version == latest.version else "",
+            v.version,
+            style.digest(v.digest),
+            (v.revision or "-")[:8],
+            v.created or "-",
+            ", ".join(state) or "live",
+        )
+        rows.append((cells, "bad" if v.yanked else "good" if v.live else None))
+    header = ("  ", "VERSION", "DIGEST", "REVISION", "CREATED", "STATE")
+    lines += _grid(header, rows, style, gap=" ")
+    candidates = ", ".join(report.rollback_candidates) or "none"
+    lines += style.note(f"rollback candidates (newest first): {candidates}")
+    return lines
+
+
+Row = tuple[Sequence[str], str | None]  # cells, and the tone of the last one
+
+
+def _grid(
+    header: Sequence[str], rows: Sequence[Row], style: Style, *, gap: str = "  "
+) -> list[str]:
+    """Rows under a header, indented by two, columns padded to their widest cell; `gap`
+    follows the first column. Color goes on the last column after padding, so escape
+    codes never shift alignment."""
+    widths = [
+        max(len(cells[i]) for cells, _ in [(header, None), *rows]) for i in range(len(header))
+    ]
+
+    def line(cells: Sequence[str], tone: str | None) -> str:
+        first, *middle = (f"{c:<{w}}" for c, w in zip(cells[:-1], widths, strict=False))
+        last = style.paint(cells[-1], tone)
+        return f"  {first}{gap}{'  '.join([*middle, last])}".rstrip()
+
+    return [line(header, None)] + [line(cells, tone) for cells, tone in rows]
+
+
+def _change(style: Style, old: str, new: str) -> str:
+    """A tag's digest before and after: the DIGEST cell of a tag this run moves."""
+    return f"{style.digest(old)} -> {style.digest(new)}"
+
+
+def _banner(dry_run: bool, style: Style) -> list[str]:
+    return [style.paint(DRY_RUN_BANNER, "strong")] if dry_run else []
+
+
+def _wrote(dry_run: bool) -> str:
+    return "would write" if dry_run else "written"
+
+
+def _flavor(flavor: str) -> str:
+    return flavor or "production"
+
+
+def _pointed(style: Style, version: str | None, digest: str) -> str:
+    """What a floating tag holds: `1.2.0 (sha256:HEX)`, or `? (...)` for no known version."""
+    return f"{version or '?'} ({style.prefixed(digest)})"

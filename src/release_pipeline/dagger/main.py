@@ -1,0 +1,381 @@
+"""The Dagger module: `dagger call release` and the functions it is made of.
+
+Each function validates its arguments first (nothing is built or sent on bad input),
+then hands the work to `flow` (build/smoke/push order), `release`, `promote` and `status`
+(the registry phase).
+Functions that read or write a registry are never cached by the engine, nor is `smoke_test`
+(a smoke test that passed last week says nothing about today); `build` is, because its
+result is a lazy container that is a pure function of its arguments (see docs/dagger.md).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import dagger
+from dagger import Doc, Name
+
+from release_pipeline.dagger.engine import (
+    THROWAWAY_IMAGE,
+    BuildOptions,
+    DaggerBackend,
+    Destination,
+    build_container,
+    destination,
+    preflight_source,
+    route_for,
+)
+from release_pipeline.dagger.engine import smoke_test as run_smoke_test
+from release_pipeline.dagger.release_types import (
+    PlatformImage,
+    Promotion,
+    Report,
+    dry_run_report_object,
+    platform_image_object,
+    promotion_object,
+    report_object,
+)
+from release_pipeline.dagger.status_types import Status, status_object
+from release_pipeline.dagger.typed import function, object_type, uncached_function
+from release_pipeline.errors import InvalidInput
+from release_pipeline.rules.inputs import (
+    DEFAULT_FLAVOR,
+    DEFAULT_PLATFORMS,
+    parse_build_args,
+    parse_platform,
+    parse_source_url,
+)
+from release_pipeline.rules.labels import image_labels
+from release_pipeline.rules.specs import ReleaseSpec, promote_spec, release_spec, status_spec
+from release_pipeline.verbs import flow, release
+from release_pipeline.verbs.promote import promote as run_promote
+from release_pipeline.verbs.report import ReleaseReport
+from release_pipeline.verbs.status import status as read_status
+
+# No DefaultPath: called with -m or from another module, "." is this module's own directory,
+# not the repository being released.
+SourceDir = Annotated[
+    dagger.Directory, Doc("build context with the Dockerfile (required: e.g. --source=.)")
+]
+VersionArg = Annotated[str, Doc("SemVer version to release, with or without v (e.g. v0.22.8)")]
+ShaArg = Annotated[str, Doc("full 40-hex git commit SHA the images are built from")]
+PlatformArg = Annotated[str, Doc("os/arch[/variant], e.g. linux/arm64")]
+SmokeArg = Annotated[
+    list[str],
+    Doc(
+        "command run in each built image before anything is pushed, "
+        "e.g. node,./scripts/smoke-test-workers.js"
+    ),
+]
+TargetArg = Annotated[str, Doc("Dockerfile target to build")]
+DockerfileArg = Annotated[str, Doc("path of the Dockerfile in the source")]
+BuildArgArg = Annotated[
+    list[str] | None,
+    Doc("extra KEY=VALUE build args (VERSION and GIT_COMMIT are set by the release)"),
+]
+SourceUrlArg = Annotated[str, Doc("repository URL for the org.opencontainers.image.source label")]
+# Text, not Int: GraphQL's Int is 32-bit (graphql-core, which builds the SDK's queries,
+# refuses 2**31 and above), so an Int would end on 2038-01-19.
+SourceDateEpochArg = Annotated[
+    str | None,
+    Doc(
+        "commit time in whole seconds since the epoch, as digits, e.g. $(git log -1 "
+        "--format=%ct); sets org.opencontainers.image.created (omitted: no created label, "
+        "never the clock)"
+    ),
+]
+IndexSourceArg = Annotated[
+    str,
+    Doc(
+        "repository URL for the index's org.opencontainers.image.source annotation "
+        "(default: the images' common source label)"
+    ),
+]
+ForceArg = Annotated[
+    bool,
+    Doc(
+        "overwrite version/SHA tags that hold other digests; rebuild and "
+        "re-push a per-arch image that already exists"
+    ),
+]
+
+
+@object_type
+class ReleasePipeline:
+    """Release a multi-arch image: build and smoke-test every platform, publish per-arch images
+    under an immutable SHA tag, merge them into one index under the version and SHA tags, and
+    move `latest-FLAVOR` only to the newest stable version, never backwards."""
+
+    image: Annotated[
+        str,
+        Doc(
+            "HOST[:PORT]/REPO to publish to (e.g. ghcr.io/org/app); empty: "
+            "a throwaway registry inside the engine"
+        ),
+    ] = ""
+    flavor: Annotated[str, Doc("image flavor, a tag suffix (empty: the production image)")] = (
+        DEFAULT_FLAVOR
+    )
+    platforms: Annotated[
+        list[str] | None, Doc("platforms to release (default linux/amd64, linux/arm64)")
+    ] = None
+    username: Annotated[str, Doc("registry user name")] = ""
+    password: Annotated[dagger.Secret | None, Doc("registry password or token")] = None
+    registry_service: Annotated[
+        dagger.Service | None,
+        Doc(
+            "reach the registry through this service, e.g. tcp://localhost:5000 for one on the "
+            "host; plain HTTP unless --plain-http=false"
+        ),
+    ] = None
+    plain_http: Annotated[
+        bool | None,
+        Doc(
+            "speak plain HTTP (true) or HTTPS (false) to the registry in merge, plan, promote, "
+            "status and the existing-tag check; unset: plain HTTP for loopback hosts and "
+            "--registry-service only. The engine's own pushes follow its config (engine.json "
+            "registries)"
+        ),
+    ] = None
+
+    @function
+    def build(
+        self,
+        source: SourceDir,
+        platform: PlatformArg = "linux/amd64",
+        version: VersionArg = "0.0.0",
+        sha: ShaArg = "0" * 40,
+        target: TargetArg = "workers",
+        dockerfile: DockerfileArg = "Dockerfile",
+        build_arg: BuildArgArg = None,
+        source_url: SourceUrlArg = "",
+        source_date_epoch: SourceDateEpochArg = None,
+    ) -> dagger.Container:
+        """Build the Dockerfile target for one platform, with VERSION/GIT_COMMIT and OCI labels.
+        Cached like any pure function: the same arguments give the same lazy container."""
+        spec = self._spec(version, sha, [platform])
+        return build_container(
+            self._options(
+                source, spec, target, dockerfile, build_arg, source_url, source_date_epoch
+            ),
+            spec.platforms[0],
+        )
+
+    @uncached_function
+    async def smoke_test(
+        self,
+        container: Annotated[dagger.Container, Doc("a built image")],
+        command: SmokeArg,
+    ) -> str:
+        """Run the smoke command in the image, now (never a cached result); a non-zero exit
+        or a kill by a signal fails with the exit code and the end of stderr."""
+        return await run_smoke_test(
+            container, _smoke(command), parse_platform(str(await container.platform()))
+        )
+
+    @uncached_function
+    async def publish_platform(
+        self,
+        source: SourceDir,
+        version: VersionArg,
+        sha: ShaArg,
+        platform: PlatformArg,
+        smoke_command: SmokeArg,
+        target: TargetArg = "workers",
+        dockerfile: DockerfileArg = "Dockerfile",
+        build_arg: BuildArgArg = None,
+        source_url: SourceUrlArg = "",
+        force: ForceArg = False,
+        source_date_epoch: SourceDateEpochArg = None,
+    ) -> PlatformImage:
+        """Build, smoke-test and push one platform to FLAVOR-sha-SHORT-ARCH (a native CI runner's
+        job). An image already under that tag is reused: a re-run resumes, it does not replace."""
+        self._named_image("publish-platform")
+        spec = self._spec(version, sha, [platform])
+        options = self._options(
+            source, spec, target, dockerfile, build_arg, source_url, source_date_epoch
+        )
+        backend = await self._backend(options, smoke_command)
+        result = await flow.publish_platform(backend, spec, spec.platforms[0], force=force)
+        return platform_image_object(result)
+
+    @uncached_function
+    async def merge(
+        self,
+        version: VersionArg,
+        sha: ShaArg,
+        force: ForceArg = False,
+        source_url: IndexSourceArg = "",
+    ) -> Report:
+        """Tag the per-arch images as this version and publish the multi-arch index."""
+        return await self._merge("merge", version, sha, force, source_url)
+
+    @uncached_function
+    async def plan(
+        self,
+        version: VersionArg,
+        sha: ShaArg,
+        force: ForceArg = False,
+        source_url: IndexSourceArg = "",
+    ) -> Report:
+        """What merge would write and why; writes nothing, fails where merge would."""
+        return await self._merge("plan", version, sha, force, source_url)
+
+    @uncached_function
+    async def promote(
+        self,
+        from_: Annotated[str, Name("from"), Doc("TAG or sha256:DIGEST to point at")],
+        to: Annotated[str, Doc("floating tag to move (default latest-FLAVOR)")] = "",
+        dry_run: Annotated[
+            bool,
+            Doc("report what promote would write and yank, and fail where it would; write nothing"),
+        ] = False,
+    ) -> Promotion:
+        """Point a floating tag at an existing release, digest kept: the rollback verb. Moving
+        latest back yanks the newer versions it passes over, so re-runs cannot undo it."""
+        pspec = promote_spec(self._named_image("promote"), from_, to or None, self.flavor)
+        dest = await self._destination()
+        async with dest.client(push=not dry_run) as client:
+            done = await run_promote(pspec, client, dry_run=dry_run)
+        return promotion_object(done)
+
+    @uncached_function
+    async def status(
+        self,
+        limit: Annotated[int, Doc("versions shown, newest first")] = 20,
+    ) -> Status:
+        """Where latest-FLAVOR points, the versions newest first (digest, revision, created,
+        yanked, live) and the rollback candidates. Reads only."""
+        sspec = status_spec(self._named_image("status"), self.flavor, str(limit))
+        dest = await self._destination()
+        async with dest.client(push=False) as client:
+            return status_object(await read_status(sspec, client))
+
+    @uncached_function
+    async def release(
+        self,
+        source: SourceDir,
+        version: VersionArg,
+        sha: ShaArg,
+        smoke_command: SmokeArg,
+        target: TargetArg = "workers",
+        dockerfile: DockerfileArg = "Dockerfile",
+        build_arg: BuildArgArg = None,
+        source_url: SourceUrlArg = "",
+        force: ForceArg = False,
+        dry_run: Annotated[bool, Doc("build and smoke-test only; publish nothing")] = False,
+        source_date_epoch: SourceDateEpochArg = None,
+    ) -> Report:
+        """The whole release in one engine: every platform built and smoke-tested concurrently
+        (nothing is published if any fails), then pushed, then merged."""
+        spec = self._spec(version, sha)
+        options = self._options(
+            source, spec, target, dockerfile, build_arg, source_url, source_date_epoch
+        )
+        backend = await self._backend(options, smoke_command)
+
+        async def merge() -> ReleaseReport:
+            async with backend.dest.client() as client:
+                return await release.merge(spec, client, force=force)
+
+        images, merged = await flow.release(backend, spec, merge, force=force, dry_run=dry_run)
+        if merged is None:
+            return dry_run_report_object(spec, str(backend.dest.image), images)
+        return report_object(merged, images)
+
+    # --- helpers: validation first, then the engine ----------------------------------------
+
+    def _spec(self, version: str, sha: str, platforms: list[str] | None = None) -> ReleaseSpec:
+        image = self.image or THROWAWAY_IMAGE
+        return release_spec(
+            image, version, sha, self.flavor, platforms or self.platforms or list(DEFAULT_PLATFORMS)
+        )
+
+    def _named_image(self, verb: str) -> str:
+        """The constructor's image, which every registry function but `release` needs: the
+        throwaway registry holds only what this engine session pushed to it and stops when
+        the session (the whole `dagger call`, or the caller's pipeline) ends, so there would
+        be nothing released to read or move, and nothing pushed would be kept."""
+        if not self.image:
+            raise InvalidInput(
+                "image",
+                f"is required by {verb}: pass --image=HOST/REPO (only release can use the "
+                "throwaway registry)",
+            )
+        return self.image
+
+    async def _merge(
+        self, verb: Literal["merge", "plan"], version: str, sha: str, force: bool, source_url: str
+    ) -> Report:
+        """merge, or its read-only twin plan (a client that cannot push)."""
+        self._named_image(verb)
+        spec = self._spec(version, sha)
+        url = parse_source_url(source_url) if source_url else None
+        write = verb == "merge"
+        dest = await self._destination()
+        async with dest.client(push=write) as client:
+            run = release.merge if write else release.plan
+            return report_object(await run(spec, client, force=force, source_url=url), [])
+
+    async def _destination(self) -> Destination:
+        return await destination(
+            self.image, self.username, self.password, self.registry_service, self.plain_http
+        )
+
+    async def _backend(self, options: BuildOptions, smoke_command: list[str]) -> DaggerBackend:
+        command = _smoke(smoke_command)
+        # The route first (pure, refuses what cannot work), then the source's preflight, then
+        # the engine: nothing is read from the source or built for a release that must fail.
+        route_for(
+            self.image,
+            self.registry_service is not None,
+            self.plain_http,
+            self.username,
+            self.password is not None,
+        )
+        await preflight_source(options)
+        dest = await self._destination()
+        return DaggerBackend(dest, options, command)
+
+    def _options(
+        self,
+        source: dagger.Directory,
+        spec: ReleaseSpec,
+        target: str,
+        dockerfile: str,
+        build_arg: list[str] | None,
+        source_url: str,
+        source_date_epoch: str | None,
+    ) -> BuildOptions:
+        if not target:
+            raise InvalidInput("target", "must name the Dockerfile target to build")
+        return BuildOptions(
+            source,
+            spec.version,
+            spec.sha,
+            target,
+            dockerfile,
+            parse_build_args(build_arg or []),
+            image_labels(spec.version, spec.sha, source_url, _epoch(source_date_epoch)),
+        )
+
+
+def _epoch(text: str | None) -> int | None:
+    """`--source-date-epoch` as seconds; its range is `labels.created`'s rule."""
+    if text is None or text == "":
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 20:
+        raise InvalidInput(
+            "source_date_epoch",
+            "must be the commit time in whole seconds since 1970-01-01 UTC, digits only "
+            "(git log -1 --format=%ct)",
+        )
+    return int(text)
+
+
+def _smoke(command: list[str]) -> list[str]:
+    if not command or not command[0]:
+        raise InvalidInput(
+            "smoke_command", "is required: every image is smoke-tested before anything is published"
+        )
+    return command

@@ -1,0 +1,165 @@
+"""A whole release or rollback request, validated before anything touches the network."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from release_pipeline.errors import InvalidInput
+from release_pipeline.rules.inputs import (
+    DEFAULT_FLAVOR,
+    DEFAULT_PLATFORMS,
+    ImageRef,
+    Platform,
+    parse_digest,
+    parse_flavor,
+    parse_image,
+    parse_limit,
+    parse_platforms,
+    parse_sha,
+    parse_tag,
+)
+from release_pipeline.rules.tags import ReleaseTags, TagScheme, is_immutable_anywhere, read_tag
+from release_pipeline.rules.versions import Version
+
+
+@dataclass(frozen=True)
+class ReleaseSpec:
+    image: ImageRef
+    version: Version
+    sha: str
+    flavor: str
+    platforms: tuple[Platform, ...]
+
+    @property
+    def scheme(self) -> TagScheme:
+        return TagScheme(self.flavor)
+
+    @property
+    def tags(self) -> ReleaseTags:
+        return self.scheme.release_tags(self.version, self.sha, self.platforms)
+
+
+def release_spec(
+    image: str,
+    version: str,
+    sha: str,
+    flavor: str = DEFAULT_FLAVOR,
+    platforms: Sequence[str] = DEFAULT_PLATFORMS,
+) -> ReleaseSpec:
+    """Validate every field; raises `InvalidInput` naming the first field that breaks a rule."""
+    spec = ReleaseSpec(
+        image=parse_image(image),
+        version=Version.parse(version),
+        sha=parse_sha(sha),
+        flavor=parse_flavor(flavor),
+        platforms=parse_platforms(tuple(platforms)),
+    )
+    spec.tags  # noqa: B018 - builds and checks every tag the release would write
+    return spec
+
+
+@dataclass(frozen=True)
+class PromoteSpec:
+    """A promote request. `source` is what `--from` names for the registry: this flavor's
+    version tag (a bare version is turned into it), another tag of this flavor, or a digest;
+    `version` is set when `--from` names a version."""
+
+    image: ImageRef
+    source: str
+    target: str
+    flavor: str
+    version: Version | None = None
+
+    @property
+    def scheme(self) -> TagScheme:
+        return TagScheme(self.flavor)
+
+
+def flavor_hint(flavor: str) -> str:
+    """How a person names a flavor on the command line, e.g. `--flavor ''`."""
+    return f"--flavor {flavor or repr('')}"
+
+
+def flavor_name(flavor: str) -> str:
+    return f"flavor {flavor}" if flavor else "the production flavor ('')"
+
+
+def promote_spec(
+    image: str, source: str, target: str | None = None, flavor: str = DEFAULT_FLAVOR
+) -> PromoteSpec:
+    """Validate a promote; every rule that reads only the text is checked here, before any
+    request: `--from` must name this flavor's release, `--to` one of its floating tags."""
+    flavor = parse_flavor(flavor)
+    scheme = TagScheme(flavor)
+    ref = parse_image(image)
+    to = scheme.latest if target is None else _floating_target(parse_tag(target, "to"), flavor)
+    if source.startswith("sha256:"):
+        return PromoteSpec(ref, parse_digest(source, "from"), to, flavor)
+    source = parse_tag(source, "from")
+    version = scheme.version_of(source)
+    reading = read_tag(source)
+    if version is None and reading.kind == "version" and reading.flavor == "":
+        version = Version.parse(source, "from")  # a bare version: this flavor's release
+    if version is not None:
+        return PromoteSpec(ref, scheme.version_tags(version)[0], to, flavor, version)
+    if reading.kind == "per-arch":
+        raise InvalidInput(
+            "from",
+            "names a per-arch tag (one platform's image); name the release: a version or "
+            "SHA tag without the arch",
+        )
+    if reading.kind == "event":
+        raise InvalidInput("from", "names a yank/restore event tag, not a release")
+    if reading.flavor is not None and reading.flavor != flavor:
+        raise InvalidInput(
+            "from",
+            f"names a tag of {flavor_name(reading.flavor)}, not of {flavor_name(flavor)}: "
+            f"add {flavor_hint(reading.flavor)}",
+        )
+    return PromoteSpec(ref, source, to, flavor)
+
+
+def _floating_target(target: str, flavor: str) -> str:
+    """`--to` names a floating tag of this flavor: `latest-F` or `WORD-F` (production:
+    `latest` or a `WORD`), never another flavor's, never any flavor's immutable tag."""
+    reading = read_tag(target)
+    if is_immutable_anywhere(target):
+        owner = "" if reading.flavor is None else f" of {flavor_name(reading.flavor)}"
+        raise InvalidInput(
+            "to",
+            f"names an immutable {reading.kind} tag{owner}: version, SHA, per-arch and "
+            "yank/restore tags are written once; name a floating tag such as "
+            f"{TagScheme(flavor).latest}",
+        )
+    if reading.kind == "floating" and reading.flavor != flavor:
+        raise InvalidInput(
+            "to",
+            f"is the floating tag of {flavor_name(reading.flavor or '')}: "
+            f"add {flavor_hint(reading.flavor or '')}",
+        )
+    word, _, rest = target.rpartition("-") if flavor else (target, "", flavor)
+    if (rest != flavor or not word or "-" in word) and target != TagScheme(flavor).latest:
+        shape = "WORD-" + flavor if flavor else "a WORD with no '-'"
+        raise InvalidInput(
+            "to",
+            f"must be a floating tag of {flavor_name(flavor)}: {TagScheme(flavor).latest} or "
+            f"{shape}",
+        )
+    return target
+
+
+@dataclass(frozen=True)
+class StatusSpec:
+    image: ImageRef
+    flavor: str
+    limit: int  # versions shown, newest first
+
+    @property
+    def scheme(self) -> TagScheme:
+        return TagScheme(self.flavor)
+
+
+def status_spec(image: str, flavor: str = DEFAULT_FLAVOR, limit: str = "20") -> StatusSpec:
+    """Validate what `status` reads; the limit comes as text from the CLI and Dagger alike."""
+    return StatusSpec(parse_image(image), parse_flavor(flavor), parse_limit(limit))
