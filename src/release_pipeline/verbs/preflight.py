@@ -75,10 +75,12 @@ class LocalTree:
 
 @dataclass(frozen=True)
 class Problem:
-    """Something the build would fail on; `line` is the Dockerfile's, None for the whole file."""
+    """Something the build would fail on; `line` is the Dockerfile's, None for the whole file;
+    `paths` the context paths the builder would not find (none for a Dockerfile error)."""
 
     message: str
     line: int | None = None
+    paths: tuple[str, ...] = ()
 
 
 @dataclass
@@ -259,7 +261,7 @@ class _Checker:
             return
         kind = await self.tree.kind(path)
         if kind is None:
-            self.problem(line, f"{what} not found in the build context")
+            self.problem(line, f"{what} not found in the build context", path)
         elif not await self.sent(path, kind):
             rule = self.rules.excluded_by(path)
             assert rule is not None
@@ -267,13 +269,14 @@ class _Checker:
                 line,
                 f"{what} is excluded by {self.rules.source} (line {rule.line}: "
                 f"{shown(rule.pattern)!r}), so the builder never receives it",
+                path,
             )
 
     async def wildcard(self, path: str, line: int, what: str) -> None:
         """Matching nothing is allowed (a note says so); a malformed pattern is not."""
         parts = path.split("/")
         if not all(check_go_pattern(p) for p in parts):
-            self.problem(line, f"{what} is not a valid pattern")
+            self.problem(line, f"{what} is not a valid pattern", path)
         elif not await self.glob("", parts):
             self.report.notes.append(
                 f"{self.report.dockerfile}:{line}: {what} matches nothing (allowed: BuildKit "
@@ -315,5 +318,5 @@ class _Checker:
                 return True
         return False
 
-    def problem(self, line: int, message: str) -> None:
-        self.report.problems.append(Problem(message, line))
+    def problem(self, line: int, message: str, *paths: str) -> None:
+        self.report.problems.append(Problem(message, line, paths))
