@@ -21,7 +21,8 @@ from support.fixture_repo import DOCKERFILE, copy_fixture
 
 from release_pipeline.dagger import engine, main
 from release_pipeline.dagger.engine import DirectoryTree
-from release_pipeline.verbs.preflight import LocalTree, PreflightFailed, check
+from release_pipeline.verbs.context import LocalTree
+from release_pipeline.verbs.preflight import PreflightFailed, check
 
 MODULE = main.ReleasePipeline.__dagger_module__  # type: ignore[attr-defined]
 SHA = "c804cace" + "5" * 32

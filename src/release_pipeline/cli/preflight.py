@@ -10,7 +10,8 @@ import anyio
 
 from release_pipeline.errors import InvalidInput, shown
 from release_pipeline.rules.inputs import parse_build_args
-from release_pipeline.verbs.preflight import LocalTree, check
+from release_pipeline.verbs.context import LocalTree
+from release_pipeline.verbs.preflight import check
 
 
 def add_preflight_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

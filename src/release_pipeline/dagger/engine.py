@@ -246,11 +246,15 @@ def _query_failure(exc: dagger.QueryError) -> str:
 
 @dataclass(frozen=True)
 class DirectoryTree:
-    """`preflight.ContextTree` on the module's `source`: a few engine reads, no build."""
+    """`context.ContextTree` on the module's `source`: a few engine reads, no build. The
+    engine's API does not read a symlink's target, so preflight notes a path through one as
+    not checked rather than guessing."""
 
     directory: dagger.Directory
 
-    async def kind(self, path: str) -> Literal["file", "dir"] | None:
+    async def kind(self, path: str) -> Literal["file", "dir", "symlink"] | None:
+        if path and await self.directory.exists(path, expected_type=dagger.ExistsType.SYMLINK_TYPE):
+            return "symlink"
         if await self.directory.exists(path or ".", expected_type=dagger.ExistsType.DIRECTORY_TYPE):
             return "dir"
         if await self.directory.exists(path, expected_type=dagger.ExistsType.REGULAR_TYPE):
@@ -262,6 +266,9 @@ class DirectoryTree:
 
     async def read_text(self, path: str) -> str:
         return await self.directory.file(path).contents()
+
+    async def readlink(self, path: str) -> str | None:
+        return None
 
 
 async def preflight_source(options: BuildOptions) -> None:

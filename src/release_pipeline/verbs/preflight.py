@@ -1,14 +1,15 @@
 """Preflight: will `docker build --target T` find every file it copies? Answered in seconds,
-before any runner builds.
+before any runner builds, and held to what a real BuildKit says (tests/fixtures/buildkit).
 
-For each target, the stages it needs (the target and, transitively, every stage named by
-`FROM <stage>`, `COPY --from=<stage>` or `RUN --mount=from=<stage>`) are read, and every
-path they take from the build context (COPY and ADD sources, RUN bind mounts without
-`from`) must be in the context as the builder receives it: present, and not left out by
-the ignore file (`<Dockerfile>.dockerignore` beside the Dockerfile when there is one, as
-BuildKit prefers, else `.dockerignore` at the context root). A wildcard source may match
-nothing: BuildKit copies every context source with empty wildcards allowed. URLs and git
-sources of ADD, inline heredoc sources and `--from` copies are not the context's.
+For each target, the stages it needs (the target and, transitively, every stage it names:
+`dockerstages`) are read, and every path they take from the build context (COPY and ADD
+sources, RUN bind mounts without `from`, their parents' ONBUILD triggers included) must be
+in the context as the builder receives it: present once its symlinks are followed inside the
+context (`context.resolve`), and not left out by the ignore file (`<Dockerfile>.dockerignore`
+beside the Dockerfile when there is one, as BuildKit prefers, else `.dockerignore` at the
+context root). A wildcard source may match nothing: BuildKit copies every context source with
+empty wildcards allowed. What the build fetches (a `--from` image, an ADD URL) is named in a
+"not checked" note, never passed in silence.
 
 The files are read through `ContextTree`, so the same check runs on a local checkout
 (`LocalTree`, the CLI) and on the Dagger module's `source` directory (`engine`).
@@ -16,11 +17,8 @@ The files are read through `ContextTree`, so the same check runs on a local chec
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal, Protocol
 
 from release_pipeline.errors import InvalidInput, ReleaseError, shown
 from release_pipeline.rules import dockerfile as df
@@ -33,44 +31,9 @@ from release_pipeline.rules.dockerignore import (
     has_wildcard,
     parse_ignore_file,
 )
-
-Kind = Literal["file", "dir"]
-
-
-class ContextTree(Protocol):
-    """Read access to a build context; paths are relative and '/'-separated, '' the root."""
-
-    async def kind(self, path: str) -> Kind | None:
-        """'file', 'dir', or None when nothing is there."""
-        ...
-
-    async def entries(self, path: str) -> list[str]:
-        """Names in the directory at `path` (no trailing '/')."""
-        ...
-
-    async def read_text(self, path: str) -> str:
-        """The file's text (the caller has checked it is a file)."""
-        ...
-
-
-@dataclass(frozen=True)
-class LocalTree:
-    """A context directory on this machine. Symlinks are followed, like `docker build` does
-    for the files it sends."""
-
-    root: Path
-
-    async def kind(self, path: str) -> Kind | None:
-        target = self.root / path
-        if target.is_dir():
-            return "dir"
-        return "file" if target.is_file() else None
-
-    async def entries(self, path: str) -> list[str]:
-        return sorted(os.listdir(self.root / path))
-
-    async def read_text(self, path: str) -> str:
-        return (self.root / path).read_text(errors="replace")
+from release_pipeline.rules.dockerstages import references, steps
+from release_pipeline.rules.dockerwords import UnsupportedForm, WordError
+from release_pipeline.verbs.context import ContextTree, Kind, resolve
 
 
 @dataclass(frozen=True)
@@ -148,7 +111,8 @@ async def check(
     path = context_path(dockerfile, "dockerfile")
     names = validate_targets(targets)
     report = PreflightReport(path, names, "")
-    if await tree.kind(path) != "file":
+    # The client reads the Dockerfile and ignore files itself, following a symlink.
+    if await tree.kind(path) not in ("file", "symlink"):
         report.problems.append(Problem("Dockerfile not found in the build context"))
         return report
     rules = await _ignore_rules(tree, path)
@@ -170,20 +134,9 @@ async def check(
 
 async def _ignore_rules(tree: ContextTree, dockerfile: str) -> IgnoreRules:
     for candidate in (f"{dockerfile}.dockerignore", ".dockerignore"):
-        if await tree.kind(candidate) == "file":
+        if await tree.kind(candidate) in ("file", "symlink"):
             return parse_ignore_file(await tree.read_text(candidate), candidate)
     return NO_RULES
-
-
-def _stage_refs(stage: df.Stage) -> list[str]:
-    """Stage names or images this stage reads from: its base, COPY --from, mounts' from."""
-    refs = [stage.base]
-    for ins in stage.instructions:
-        if ins.keyword in ("COPY", "ADD"):
-            refs += [v for k, v in df.leading_flags(ins.value)[0] if k == "from"]
-        elif ins.keyword == "RUN":
-            refs += [m["from"] for m in df.run_mounts(ins) if "from" in m]
-    return refs
 
 
 def _needed(parsed: df.Dockerfile, targets: list[df.Stage]) -> list[df.Stage]:
@@ -195,7 +148,7 @@ def _needed(parsed: df.Dockerfile, targets: list[df.Stage]) -> list[df.Stage]:
         if stage.index in seen:
             continue
         seen[stage.index] = stage
-        todo += [s for ref in _stage_refs(stage) if (s := parsed.stage(ref)) is not None]
+        todo += [ref.stage for ref in references(parsed, stage) if ref.stage is not None]
     return [seen[i] for i in sorted(seen)]
 
 
@@ -209,45 +162,59 @@ class _Checker:
     scopes: dict[int, df.Scope] = field(default_factory=dict)
 
     async def stage(self, stage: df.Stage) -> None:
-        globals_ = df.Scope.globals_of(self.parsed.global_args, self.build_args)
-        parent = self.parsed.stage(stage.base)
+        for ref in references(self.parsed, stage):
+            if ref.error:
+                self.problem(ref.line, f"{shown(ref.what)}: {ref.error} (BuildKit refuses it)")
+            elif ref.image:
+                self.unchecked(
+                    ref.line, shown(ref.what), f"{shown(ref.image)} is fetched by the build"
+                )
+        globals_ = df.Scope.globals_of(self.parsed.global_args, self.build_args, self.parsed.escape)
+        parent = self.parsed.parent(stage)
         scope = globals_.for_stage(self.scopes.get(parent.index) if parent else None)
-        for ins in stage.instructions:
-            if ins.keyword == "ARG":
-                scope.declare_args(ins.value)
-            elif ins.keyword == "ENV":
-                scope.declare_env(ins.value)
-            elif ins.keyword in ("COPY", "ADD"):
-                await self.copy(df.split_copy(ins), scope)
-            elif ins.keyword == "RUN":
-                for mount in df.run_mounts(ins):
-                    if mount.get("type", "bind") == "bind" and "from" not in mount:
-                        source = mount.get("source", mount.get("src", "."))
-                        what = f"RUN --mount source {shown(source)!r}"
-                        await self.source(source, ins.line, what, scope)
+        for ins in steps(self.parsed, stage):
+            await self.instruction(ins, scope)
         self.scopes[stage.index] = scope
+
+    async def instruction(self, ins: df.Instruction, scope: df.Scope) -> None:
+        if ins.keyword == "ARG":
+            scope.declare_args(ins.value)
+        elif ins.keyword == "ENV":
+            scope.declare_env(ins.value)
+        elif ins.keyword in ("COPY", "ADD"):
+            await self.copy(df.split_copy(ins), scope)
+        elif ins.keyword == "RUN":
+            for mount in df.run_mounts(ins):
+                if mount.get("type", "bind") == "bind" and "from" not in mount:
+                    source = mount.get("source", mount.get("src", "."))
+                    what = f"RUN --mount source {shown(source)!r}"
+                    await self.source(source, ins.line, what, scope)
 
     async def copy(self, copy: df.Copy, scope: df.Scope) -> None:
         if "from" in copy.flags:
-            return
+            return  # a stage's files, or an image's: `references` named it
         # With --parents BuildKit matches every source as a pattern: a missing one is skipped.
         as_pattern = copy.flags.get("parents", "false") != "false"
         for source in copy.sources:
-            if copy.keyword == "ADD" and ("://" in source or source.startswith("git@")):
-                continue
             what = f"{copy.keyword} source {shown(source)!r}"
+            if copy.keyword == "ADD" and ("://" in source or source.startswith("git@")):
+                self.unchecked(copy.line, what, "it is fetched by the build")
+                continue
             await self.source(source, copy.line, what, scope, as_pattern=as_pattern)
 
     async def source(
         self, raw: str, line: int, what: str, scope: df.Scope, *, as_pattern: bool = False
     ) -> None:
-        expanded, unknown = scope.expand(raw)
+        try:
+            expanded, unknown = scope.expand(raw)
+        except WordError as exc:
+            self.problem(line, f"{what}: {exc} (BuildKit refuses it)")
+            return
+        except UnsupportedForm as exc:
+            self.unchecked(line, what, f"{shown(str(exc))} is a form preflight does not expand")
+            return
         if unknown:
-            names = ", ".join(sorted(unknown))
-            self.report.notes.append(
-                f"{self.report.dockerfile}:{line}: {what} not checked: {names} is set by the "
-                "builder"
-            )
+            self.unchecked(line, what, f"{', '.join(sorted(unknown))} is set by the builder")
             return
         if expanded != raw:
             what += f" ({shown(expanded)})"
@@ -258,33 +225,52 @@ class _Checker:
             return
         if as_pattern or has_wildcard(path):
             await self.wildcard(path, line, what)
-            return
-        kind = await self.tree.kind(path)
-        if kind is None:
-            self.problem(line, f"{what} not found in the build context", path)
-        elif not await self.sent(path, kind):
-            rule = self.rules.excluded_by(path)
-            assert rule is not None
+        elif "\\" in path:
+            # BuildKit picks the files to send with the sources as patterns, where '\\'
+            # escapes: the file named with it is never sent (recorded in the corpus).
             self.problem(
-                line,
-                f"{what} is excluded by {self.rules.source} (line {rule.line}: "
-                f"{shown(rule.pattern)!r}), so the builder never receives it",
-                path,
+                line, f"{what} is never sent: BuildKit reads '\\' in a source as an escape", path
             )
+        else:
+            await self.present(path, line, what)
+
+    async def present(self, path: str, line: int, what: str) -> bool:
+        """Whether the builder finds `path` (symlinks followed); a problem when it does not."""
+        found = await resolve(self.tree, path)
+        if found.unreadable:
+            self.unchecked(line, what, f"symlink {shown(found.unreadable)!r} cannot be read here")
+            return True
+        via = f" (a symlink to {shown(found.path)!r})" if found.links else ""
+        if found.kind is None:
+            self.problem(line, f"{what}{via} not found in the build context", path, found.path)
+            return False
+        for sent in (*found.links, found.path):
+            kind: Kind = "dir" if sent == found.path and found.kind == "dir" else "file"
+            if not await self.sent(sent, kind):
+                rule = self.rules.excluded_by(sent)
+                assert rule is not None
+                self.problem(
+                    line,
+                    f"{what}{via} is excluded by {self.rules.source} (line {rule.line}: "
+                    f"{shown(rule.pattern)!r}), so the builder never receives it",
+                    path,
+                    sent,
+                )
+                return False
+        return True
 
     async def wildcard(self, path: str, line: int, what: str) -> None:
-        """Matching nothing is allowed (a note says so); a malformed pattern is not."""
+        """Matching nothing is allowed (a note says so), and so is a malformed pattern, which
+        BuildKit matches nothing with."""
         parts = path.split("/")
         if not all(check_go_pattern(p) for p in parts):
-            self.problem(line, f"{what} is not a valid pattern", path)
-        elif not await self.glob("", parts):
-            self.report.notes.append(
-                f"{self.report.dockerfile}:{line}: {what} matches nothing (allowed: BuildKit "
-                "copies nothing for it)"
-            )
+            self.note(line, f"{what} is not a valid pattern: BuildKit copies nothing for it")
+        elif not await self.glob("", parts, line, what):
+            self.note(line, f"{what} matches nothing (allowed: BuildKit copies nothing for it)")
 
-    async def glob(self, base: str, parts: list[str]) -> int:
-        """How many context paths below `base` match `parts` (component by component)."""
+    async def glob(self, base: str, parts: list[str], line: int, what: str) -> int:
+        """How many context paths below `base` match `parts` (component by component); a
+        matched symlink must lead somewhere, as BuildKit follows it."""
         if not parts:
             return 1
         head, rest = parts[0], parts[1:]
@@ -299,9 +285,14 @@ class _Checker:
             kind = await self.tree.kind(child)
             if kind is None or not await self.sent(child, kind):
                 continue
+            if kind == "symlink":
+                if not await self.present(child, line, what):
+                    continue
+                target = await resolve(self.tree, child)
+                child, kind = target.path, target.kind
             if rest and kind != "dir":
                 continue
-            found += await self.glob(child, rest) if rest else 1
+            found += await self.glob(child, rest, line, what) if rest else 1
         return found
 
     async def sent(self, path: str, kind: Kind) -> bool:
@@ -320,3 +311,9 @@ class _Checker:
 
     def problem(self, line: int, message: str, *paths: str) -> None:
         self.report.problems.append(Problem(message, line, paths))
+
+    def note(self, line: int, message: str) -> None:
+        self.report.notes.append(f"{shown(self.report.dockerfile)}:{line}: {message}")
+
+    def unchecked(self, line: int, what: str, why: str) -> None:
+        self.note(line, f"{what} not checked: {why}")
