@@ -244,8 +244,8 @@ async def test_flags_from_copies_heredocs_continuations_and_urls(tmp_path: Path)
         (19, "RUN --mount source 'gone' not found in the build context"),
     ]
     assert [n.split(": ", 1)[1] for n in report.notes] == [
-        "COPY --from=tools not checked: tools is fetched by the build",
-        "COPY --from=nginx:latest not checked: nginx:latest is fetched by the build",
+        "COPY --from=tools not checked: tools is an image, fetched by the build",
+        "COPY --from=nginx:latest not checked: nginx:latest is an image, fetched by the build",
         "ADD source 'https://example.com/archive.tar.gz' not checked: it is fetched by the build",
         "ADD source 'https://example.com/x' not checked: it is fetched by the build",
     ]

@@ -29,12 +29,13 @@ VERDICTS = HERE / "verdicts.json"
 Verdict = dict[str, str]
 
 _NOT_FOUND = re.compile(r'failed to compute cache key: ("(?:[^"\\]|\\.)*") not found')
+_LOOP = re.compile(r"failed to compute cache key: too many symlinks: /(\S*)")
 _IMAGE = re.compile(r"https://registry-1\.docker\.io/v2/(?:library/)?([^\"]+)/manifests/([^\"]+)\"")
 _URL = re.compile(r'failed to load cache key: Get "([^"]+)"')
 _REFUSED = re.compile(r"failed to create LLB definition: (.*)")
 _FRONTEND = re.compile(
     r"dockerfile parse error|Unknown flag|unknown instruction|missing ':' in substitution"
-    r"|docker\.io/docker/dockerfile|ONBUILD|buildkit-mount\d+/"
+    r"|failed to create LLB definition|docker\.io/docker/dockerfile|buildkit-mount\d+/"
 )
 
 
@@ -81,6 +82,8 @@ def classify(case: dict[str, Any], returncode: int, output: str) -> Verdict:
         return {"verdict": "needs newer frontend", "detail": case["feature"]}
     if found := _NOT_FOUND.search(output):
         return {"verdict": "missing", "path": json.loads(found.group(1)).lstrip("/")}
+    if found := _LOOP.search(output):
+        return {"verdict": "missing", "path": found.group(1)}
     if found := _IMAGE.search(output):
         return {"verdict": "not checkable", "needs": f"{found.group(1)}:{found.group(2)}"}
     if found := _URL.search(output):

@@ -62,6 +62,7 @@ class Dockerfile:
     global_args: list[Instruction]  # ARG lines before the first FROM
     stages: list[Stage]
     escape: str = "\\"  # the `escape` parser directive
+    global_values: Mapping[str, str | None] = field(default_factory=dict)  # FROM's variables
 
     def stage(self, ref: str) -> Stage | None:
         """The stage a `--from` reference names (a name, any case, or an index)."""
@@ -138,7 +139,7 @@ def parse(text: str, build_args: Mapping[str, str]) -> Dockerfile:
         elif ins.keyword == "ARG":
             global_args.append(ins)
             scope.declare_args(ins.value)
-    return Dockerfile(global_args, stages, escape)
+    return Dockerfile(global_args, stages, escape, dict(scope.values))
 
 
 @dataclass

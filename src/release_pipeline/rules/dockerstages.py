@@ -6,6 +6,7 @@ BuildKit's rules, as a real one applies them (tests/fixtures/buildkit):
   case); otherwise it is an image, and an image name in upper case is refused;
 - `--from` names a stage in any case, or an earlier stage by index; a stage naming itself,
   or an index that is not an earlier stage, is refused; anything else is an image;
+- `--from` expands the global ARGs (newer frontends; the recorded one did not);
 - a stage defined later is not built for a `--from` that names it by the builder the corpus
   was recorded with; newer ones build it first. Either way preflight does not follow it.
 """
@@ -16,17 +17,19 @@ from dataclasses import dataclass
 
 from release_pipeline.rules.dockerfile import Dockerfile, Instruction, Stage, leading_flags
 from release_pipeline.rules.dockerfile import run_mounts as _mounts
+from release_pipeline.rules.dockerwords import lex
 
 
 @dataclass(frozen=True)
 class Ref:
-    """One reference: to a `stage`, an `image` the build fetches (not the context's), or an
-    `error` BuildKit refuses the Dockerfile with. `what` names it for a message."""
+    """One reference: to a `stage`; to something `unchecked` (why: an image the build
+    fetches, a stage defined later); or an `error` BuildKit refuses the Dockerfile with.
+    `what` names it for a message."""
 
     what: str
     line: int
     stage: Stage | None = None
-    image: str = ""
+    unchecked: str = ""
     error: str = ""
 
 
@@ -63,13 +66,18 @@ def _base(parsed: Dockerfile, stage: Stage) -> Ref | None:
         return Ref(what, stage.line, error="an image name must be lower case")
     if parsed.stage(stage.base) is not None and stage.base == stage.base.lower():
         # Named like a stage defined after this one: BuildKit pulls an image of that name.
-        return Ref(what, stage.line, image=stage.base)
+        return Ref(what, stage.line, unchecked=f"{stage.base} is an image, fetched by the build")
     return None
 
 
 def _from(parsed: Dockerfile, stage: Stage, ref: str, what: str, ins: Instruction) -> Ref:
     if "$" in ref:
-        return Ref(what, ins.line, image=ref)
+        try:
+            ref, unknown = lex(ref, parsed.global_values, parsed.escape)
+        except ValueError:
+            unknown = {ref}
+        if unknown:
+            return Ref(what, ins.line, unchecked=f"{ref} names a variable only the builder knows")
     if ref.isdigit():
         if int(ref) < stage.index:
             return Ref(what, ins.line, stage=parsed.stages[int(ref)])
@@ -78,7 +86,8 @@ def _from(parsed: Dockerfile, stage: Stage, ref: str, what: str, ins: Instructio
     if named is stage:
         return Ref(what, ins.line, error=f"circular dependency detected on stage: {stage.name}")
     if named is not None and named.index > stage.index:
-        return Ref(what, ins.line, image=f"{ref} (a stage defined after this one)")
+        later = f"{ref} is a stage defined after this one, which BuildKit may not build first"
+        return Ref(what, ins.line, unchecked=later)
     if named is not None:
         return Ref(what, ins.line, stage=named)
-    return Ref(what, ins.line, image=ref)
+    return Ref(what, ins.line, unchecked=f"{ref} is an image, fetched by the build")

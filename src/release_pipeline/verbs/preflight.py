@@ -165,10 +165,8 @@ class _Checker:
         for ref in references(self.parsed, stage):
             if ref.error:
                 self.problem(ref.line, f"{shown(ref.what)}: {ref.error} (BuildKit refuses it)")
-            elif ref.image:
-                self.unchecked(
-                    ref.line, shown(ref.what), f"{shown(ref.image)} is fetched by the build"
-                )
+            elif ref.unchecked:
+                self.unchecked(ref.line, shown(ref.what), shown(ref.unchecked))
         globals_ = df.Scope.globals_of(self.parsed.global_args, self.build_args, self.parsed.escape)
         parent = self.parsed.parent(stage)
         scope = globals_.for_stage(self.scopes.get(parent.index) if parent else None)
