@@ -102,6 +102,8 @@ class _Lexer:
         op = self.take()
         if op == "}":
             return value or ""
+        if not op:
+            raise WordError("syntax error: missing '}'")
         second = self.peek()
         if (op == ":" and second and second in "-+?") or (op in ("#", "%") and second == op):
             op += self.take()
