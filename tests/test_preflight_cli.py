@@ -36,6 +36,23 @@ def test_the_fixture_passes_for_both_targets() -> None:
     )
 
 
+def test_what_the_build_fetches_is_named_as_not_checked_and_passes(tmp_path: Path) -> None:
+    """A `--from` image and an ADD URL are the build's to fetch: the run passes, saying so."""
+    (tmp_path / "Dockerfile").write_text(
+        "FROM scratch AS app\nCOPY --from=nginx:1.27 /etc/nginx /n\nADD https://example.com/x /x\n"
+    )
+    run = cli("--context", tmp_path, "--target", "app")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "note: Dockerfile:2: COPY --from=nginx:1.27 not checked: nginx:1.27 is an image, "
+        "fetched by the build",
+        "note: Dockerfile:3: ADD source 'https://example.com/x' not checked: it is fetched by "
+        "the build",
+        "preflight ok: Dockerfile, targets app; 0 context path(s) checked (no ignore file; 2 not "
+        "checked, see the notes)",
+    ]
+
+
 def test_every_problem_is_named_with_its_line_and_exit_1(tmp_path: Path) -> None:
     repo = copy_fixture(tmp_path / "repo")
     (repo / "testplanit" / "scripts" / "generate-version.js").unlink()

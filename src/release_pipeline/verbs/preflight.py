@@ -53,7 +53,8 @@ class PreflightReport:
     ignore_file: str
     problems: list[Problem] = field(default_factory=list)
     checked: int = 0  # context paths checked
-    notes: list[str] = field(default_factory=list)  # paths not checkable before a build
+    notes: list[str] = field(default_factory=list)  # allowed, or not checkable before a build
+    unchecked: int = 0  # what the notes name as not checked: the build decides it
 
     @property
     def ok(self) -> bool:
@@ -68,6 +69,8 @@ class PreflightReport:
         ]
         lines += [f"note: {note}" for note in self.notes]
         ignore = self.ignore_file or "no ignore file"
+        if self.unchecked:
+            ignore += f"; {self.unchecked} not checked, see the notes"
         verdict = f"{len(self.problems)} problem(s)" if self.problems else "ok"
         lines.append(
             f"preflight {verdict}: {name}, targets {', '.join(map(shown, self.targets))}; "
@@ -314,4 +317,5 @@ class _Checker:
         self.report.notes.append(f"{shown(self.report.dockerfile)}:{line}: {message}")
 
     def unchecked(self, line: int, what: str, why: str) -> None:
+        self.report.unchecked += 1
         self.note(line, f"{what} not checked: {why}")
