@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from support.buildkit_corpus import (
     agrees,
+    classify,
     expected,
     load_cases,
     load_verdicts,
@@ -52,3 +53,58 @@ async def test_preflight_agrees_with_buildkit(case: dict[str, Any], tmp_path: Pa
     want = expected(case, RECORDED[case["name"]])
     got = preflight_verdict(report)
     assert agrees(want, got), f"BuildKit: {want}\npreflight: {got}\n{report.text()}"
+
+
+# What docker 20.10's BuildKit printed for the corpus (the ends of real outputs): the recorder
+# reads each as its verdict, so a re-recording with a changed reader cannot drift unseen.
+OUTPUTS = [
+    (
+        {},
+        'ERROR: failed to compute cache key: "/a\\\\b.txt" not found: not found',
+        "missing",
+        "a\\b.txt",
+    ),
+    ({}, "failed to compute cache key: too many symlinks: /a", "missing", "a"),
+    ({}, "executor failed running [/preflight-run]: network bridge not found", "ok", ""),
+    (
+        {},
+        'failed to load cache key: failed to do request: Head "https://registry-1.docker.io/v2/'
+        'library/nginx/manifests/1.27": dial tcp: lookup registry-1.docker.io: no such host',
+        "not checkable",
+        "nginx:1.27",
+    ),
+    (
+        {},
+        'failed to load cache key: Get "https://example.com/archive.tar.gz": dial tcp: '
+        "no such host",
+        "not checkable",
+        "https://example.com/archive.tar.gz",
+    ),
+    (
+        {},
+        "failed to solve with frontend dockerfile.v0: failed to create LLB definition: invalid "
+        "stage index 3",
+        "refused",
+        "invalid stage index 3",
+    ),
+    (
+        {"feature": "COPY --parents"},
+        "failed to create LLB definition: dockerfile parse error line 2: Unknown flag: parents",
+        "needs newer frontend",
+        "COPY --parents",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "output", "verdict", "detail"), OUTPUTS)
+def test_the_recorder_reads_buildkits_output(
+    case: dict[str, str], output: str, verdict: str, detail: str
+) -> None:
+    found = classify({"name": "x", **case}, 1, output)
+    assert found["verdict"] == verdict
+    assert detail in found.values() or not detail
+
+
+def test_an_output_the_recorder_cannot_read_stops_it() -> None:
+    with pytest.raises(ValueError, match="no verdict"):
+        classify({"name": "x"}, 1, "ERROR: something new")
