@@ -401,3 +401,26 @@ async def test_dockerfile_text_in_messages_cannot_issue_workflow_commands(tmp_pa
     assert "::" not in text and "\x1b" not in text
     assert len(report.problems) == 1  # the target; the source is noted as a malformed pattern
     assert len(report.notes) == 1
+
+
+@pytest.mark.parametrize(
+    ("image", "refused"),
+    [
+        ("BASE", True),
+        ("team/App:1", True),
+        ("Registry.example.com:5000/team/app:V1", False),  # a registry and a tag may have it
+        # A first part in upper case is a registry host to newer Docker reference parsers;
+        # docker 20.10's refuses it: preflight does not fail what a newer builder accepts.
+        ("Localhost/app", False),
+        ("node:24-Alpine", False),
+        ("ghcr.io/Org/app", True),
+    ],
+)
+async def test_an_upper_case_image_repository_is_refused_as_buildkit_does(
+    tmp_path: Path, image: str, refused: bool
+) -> None:
+    root = context(tmp_path, f"FROM {image} AS app\n", {})
+    report = await check(LocalTree(root), "Dockerfile", ["app"], {})
+    expected = [(1, f"FROM {image}: an image's repository name must be lower case (BuildKit "
+                 "refuses it)")]  # fmt: skip
+    assert problems(report) == (expected if refused else [])

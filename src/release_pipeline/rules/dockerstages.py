@@ -60,14 +60,24 @@ def _base(parsed: Dockerfile, stage: Stage) -> Ref | None:
     what = f"FROM {stage.base}"
     if parent := parsed.parent(stage):
         return Ref(what, stage.line, stage=parent)
-    name = stage.base.split("@")[0]
-    repository = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+    repository = _repository(stage.base)
     if "$" not in repository and repository != repository.lower():
-        return Ref(what, stage.line, error="an image name must be lower case")
+        return Ref(what, stage.line, error="an image's repository name must be lower case")
     if parsed.stage(stage.base) is not None and stage.base == stage.base.lower():
         # Named like a stage defined after this one: BuildKit pulls an image of that name.
         return Ref(what, stage.line, unchecked=f"{stage.base} is an image, fetched by the build")
     return None
+
+
+def _repository(image: str) -> str:
+    """The repository path of an image reference, without its registry, tag or digest. As
+    Docker splits a name: the first part is a registry when it has a `.` or `:`, is
+    `localhost`, or has upper case (`Registry/x` pulls from host `Registry`)."""
+    name = image.split("@")[0]
+    first, slash, rest = name.partition("/")
+    if slash and (any(c in first for c in ".:") or first == "localhost" or first != first.lower()):
+        name = rest
+    return name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
 
 
 def _from(parsed: Dockerfile, stage: Stage, ref: str, what: str, ins: Instruction) -> Ref:
