@@ -1,45 +1,50 @@
-"""`--flavors` items: what a workflow or laptop writes, read into one build per flavor, and
+"""`--flavors`: the reusable workflow's `flavors` input, read into one build per flavor, and
 refused with the field and the rule before anything is built."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from release_pipeline.errors import InvalidInput
 from release_pipeline.rules.flavors import FlavorBuild, parse_flavor_builds
 
-WORKERS = "name=workers;target=workers;smoke=node ./scripts/smoke-test-workers.js"
-PRODUCTION = "name=production;target=production;tag-suffix=;smoke=node server.js --check"
+WORKERS = {
+    "name": "workers",
+    "flavor": "workers",
+    "target": "workers",
+    "smoke": "node,./scripts/smoke-test-workers.js",
+}
+PRODUCTION = {"name": "production", "flavor": "", "target": "production", "smoke": ["node", "x"]}
 
 
-def test_testplanit_s_two_flavors():
-    assert parse_flavor_builds([WORKERS, PRODUCTION]) == [
+def test_testplanit_s_two_flavors_as_the_workflow_input_writes_them():
+    assert parse_flavor_builds(json.dumps([WORKERS, PRODUCTION])) == [
         FlavorBuild("workers", "workers", "workers", ("node", "./scripts/smoke-test-workers.js")),
-        FlavorBuild("production", "production", "", ("node", "server.js", "--check")),
+        FlavorBuild("production", "production", "", ("node", "x")),
     ]
-
-
-def test_target_and_tag_suffix_default_to_the_name():
-    (build,) = parse_flavor_builds(["name=workers;smoke=true"])
-    assert (build.target, build.flavor) == ("workers", "workers")
 
 
 @pytest.mark.parametrize(
     "items,field,rule",
     [
-        ([], "flavors", "1 to 8"),
-        (["target=workers;smoke=true"], "flavors.name", "is required"),
-        (["name=workers"], "flavors.smoke", "is required"),
-        (["name=workers;smoke=true;colour=red"], "flavors", "name=...;target=..."),
-        (["name=workers;name=w;smoke=true"], "flavors", "given twice"),
-        (["name=w;tag-suffix=latest;smoke=true"], "flavors.tag-suffix", "tag scheme uses"),
-        (["name=w;target=a b;smoke=true"], "flavors.target", "Dockerfile stage"),
-        (["name=w;smoke=true\x1b[31m"], "flavors", "printable"),
-        ([WORKERS, WORKERS], "flavors.name", "must differ"),
-        ([WORKERS, "name=other;tag-suffix=workers;smoke=true"], "flavors.tag-suffix", "differ"),
+        ("[]", "flavors", "1 to 8"),
+        ("{", "flavors", "JSON list"),
+        ([{**WORKERS, "colour": "red"}], "flavors[0]", "exactly name, flavor, target, smoke"),
+        ([{**WORKERS, "name": "Workers"}], "flavors[0].name", "lower-case"),
+        ([{**WORKERS, "flavor": "latest"}], "flavors[0].flavor", "tag scheme uses"),
+        ([{**WORKERS, "flavor": 1}], "flavors[0].flavor", "must be a string"),
+        ([{**WORKERS, "target": "a b"}], "flavors[0].target", "Dockerfile stage"),
+        ([{**WORKERS, "smoke": ""}], "flavors[0].smoke", "smoke-tested"),
+        ([{**WORKERS, "smoke": "node,,x"}], "flavors[0].smoke", "smoke-tested"),
+        ([{**WORKERS, "smoke": "node\x1b[31m"}], "flavors[0].smoke", "smoke-tested"),
+        ([WORKERS, {**WORKERS, "flavor": "w"}], "flavors.name", "must differ"),
+        ([WORKERS, {**WORKERS, "name": "w"}], "flavors.flavor", "must differ"),
     ],
 )
-def test_bad_items_name_the_field_and_the_rule(items, field, rule):
+def test_bad_flavors_name_the_field_and_the_rule(items, field, rule):
+    text = items if isinstance(items, str) else json.dumps(items)
     with pytest.raises(InvalidInput) as err:
-        parse_flavor_builds(items)
+        parse_flavor_builds(text)
     assert err.value.field == field and rule in str(err.value)

@@ -180,7 +180,6 @@ def test_the_agreement_check_catches_what_the_module_would_reject() -> None:
     assert "constructor has no argument 'flavour'" in problems
     assert "publish_platform has no argument 'platfrom'" in problems
     assert "publish_platform needs 'platform'" in problems
-    assert "publish_platform needs 'smoke_command'" in problems
     assert "PlatformImage has no field 'digset'" in problems
     unknown = parse_call(["call", "-m", MODULE, "publish", "--x=1"])
     assert disagreements(unknown, registration()) == ["module has no function 'publish'"]

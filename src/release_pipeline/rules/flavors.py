@@ -1,23 +1,23 @@
-"""The flavors one `release` builds together: `--flavors` items, as the workflow and a laptop
-write them.
+"""The flavors one `release` or `publish-platform` builds together: `--flavors`, the same JSON
+list the reusable workflow takes as its `flavors` input, so the workflow passes it verbatim:
 
-One item per flavor, `;`-separated `key=value` fields (`,` separates the items of a Dagger
-list flag, so it cannot appear inside one):
+    [{"name": "workers", "flavor": "workers", "target": "workers",
+      "smoke": "node,./scripts/smoke-test-workers.js"},
+     {"name": "production", "flavor": "", "target": "production", "smoke": "node,server.js"}]
 
-    name=workers;target=workers;smoke=node ./scripts/smoke-test-workers.js
-    name=production;target=production;tag-suffix=;smoke=node server.js --check
-
-- `name` (required): what the report and errors call the flavor;
-- `target`: the Dockerfile target (default: the name);
-- `tag-suffix`: the flavor of the tag scheme, `latest-SUFFIX` and `N-SUFFIX` (default: the
-  name; empty: the production image, `latest` and `N`);
-- `smoke` (required): the smoke command, split on spaces (no shell, no quoting: a command
-  that needs either is a script in the image).
-Names and tag suffixes are unique: two flavors under one tag would overwrite each other.
+- `name`: what the report, the log and errors call the flavor;
+- `flavor`: the tag suffix (`latest-workers`, `N-workers`; empty: the production image's
+  `latest` and `N`), the constructor's `--flavor` of a one-flavor call;
+- `target`: the Dockerfile target;
+- `smoke`: the smoke command, its words separated by `,` as in `--smoke-command`, or a list.
+One text argument rather than a list flag: `dagger call` splits a list flag's value on
+commas, and a smoke command has them. Names and flavors are unique: two flavors under one
+tag would overwrite each other.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -26,9 +26,10 @@ from release_pipeline.rules.inputs import parse_flavor
 
 _NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _TARGET = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-_KEYS = ("name", "target", "tag-suffix", "smoke")
+KEYS = frozenset({"name", "flavor", "target", "smoke"})
 MAX_FLAVORS = 8
-MAX_ITEM = 1024
+MAX_TEXT = 16 * 1024
+MAX_WORD = 1024
 
 
 @dataclass(frozen=True)
@@ -39,46 +40,48 @@ class FlavorBuild:
     smoke: tuple[str, ...]
 
 
-def parse_flavor_build(text: str, field: str = "flavors") -> FlavorBuild:
-    if len(text) > MAX_ITEM or not text.isprintable():
-        raise InvalidInput(field, f"each item must be at most {MAX_ITEM} printable characters")
-    fields: dict[str, str] = {}
-    for part in text.split(";"):
-        key, eq, value = part.partition("=")
-        key = key.strip()
-        if not eq or key not in _KEYS:
-            raise InvalidInput(
-                field, f"each item is {';'.join(k + '=...' for k in _KEYS)}; got {part!r}"
-            )
-        if key in fields:
-            raise InvalidInput(field, f"{key} is given twice in one item")
-        fields[key] = value.strip()
-    name = fields.get("name", "")
-    if _NAME.fullmatch(name) is None:
+def parse_flavor_builds(text: str, field: str = "flavors") -> list[FlavorBuild]:
+    """Every flavor, in order; InvalidInput naming the field and the rule."""
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(field, f"must be at most {MAX_TEXT} characters of JSON")
+    try:
+        items = json.loads(text)
+    except ValueError:
         raise InvalidInput(
-            f"{field}.name", "is required: a lower-case word [a-z][a-z0-9_-]*, at most 32"
-        )
-    target = fields.get("target", name)
-    if _TARGET.fullmatch(target) is None:
-        raise InvalidInput(f"{field}.target", f"of {name} must name a Dockerfile stage")
-    flavor = parse_flavor(fields.get("tag-suffix", name), f"{field}.tag-suffix")
-    smoke = tuple(fields.get("smoke", "").split())
-    if not smoke:
-        raise InvalidInput(
-            f"{field}.smoke",
-            f"of {name} is required: every image is smoke-tested before anything is published",
-        )
-    return FlavorBuild(name, target, flavor, smoke)
-
-
-def parse_flavor_builds(items: list[str], field: str = "flavors") -> list[FlavorBuild]:
-    """Every item parsed, in order; names and tag suffixes unique."""
-    if not items or len(items) > MAX_FLAVORS:
-        raise InvalidInput(field, f"takes 1 to {MAX_FLAVORS} flavors")
-    builds = [parse_flavor_build(item, field) for item in items]
+            field, 'must be a JSON list of {"name", "flavor", "target", "smoke"}'
+        ) from None
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_FLAVORS:
+        raise InvalidInput(field, f"must be a JSON list of 1 to {MAX_FLAVORS} flavors")
+    builds = [_build(item, f"{field}[{i}]") for i, item in enumerate(items)]
     for attr in ("name", "flavor"):
         seen = [getattr(b, attr) for b in builds]
         if len(set(seen)) != len(seen):
-            key = "name" if attr == "name" else "tag-suffix"
-            raise InvalidInput(f"{field}.{key}", "must differ between flavors")
+            raise InvalidInput(f"{field}.{attr}", "must differ between flavors")
     return builds
+
+
+def _build(item: object, field: str) -> FlavorBuild:
+    if not isinstance(item, dict) or set(item) != KEYS:
+        raise InvalidInput(field, "must be an object with exactly name, flavor, target, smoke")
+    name, flavor, target, smoke = (item[k] for k in ("name", "flavor", "target", "smoke"))
+    if not isinstance(name, str) or _NAME.fullmatch(name) is None:
+        raise InvalidInput(
+            f"{field}.name", "must be a lower-case word [a-z][a-z0-9_-]*, at most 32"
+        )
+    if not isinstance(flavor, str):
+        raise InvalidInput(f"{field}.flavor", "must be a string (empty: the production image)")
+    if not isinstance(target, str) or _TARGET.fullmatch(target) is None:
+        raise InvalidInput(f"{field}.target", f"of {name} must name a Dockerfile stage")
+    words = smoke.split(",") if isinstance(smoke, str) else smoke
+    if (
+        not isinstance(words, list)
+        or not words
+        or not all(isinstance(w, str) and w and len(w) <= MAX_WORD for w in words)
+        or not all(w.isprintable() for w in words)
+    ):
+        raise InvalidInput(
+            f"{field}.smoke",
+            f"of {name} must be a command, words separated by ',' or a list of words: every "
+            "image is smoke-tested before anything is published",
+        )
+    return FlavorBuild(name, target, parse_flavor(flavor, f"{field}.flavor"), tuple(words))

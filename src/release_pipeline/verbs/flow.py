@@ -105,20 +105,6 @@ class PlatformResult:
     replaced: str | None = None  # the digest `force` replaced under the tag
 
 
-async def publish_platform(
-    backend: Backend[Image], spec: ReleaseSpec, platform: Platform, *, force: bool = False
-) -> PlatformResult:
-    """Build, smoke-test and push one platform to its SHA tag (or re-test and reuse it)."""
-    tag = spec.tags.sha_arch[platform]
-    held = (await _survey(backend, spec, [platform], force=force))[platform]
-    reuse = None if force else held
-    image = await _tested_image(backend, platform, reuse)
-    if reuse is not None:
-        return PlatformResult(str(platform), tag, reuse.digest, reused=True)
-    digest = await backend.publish(image, platform, tag)
-    return PlatformResult(str(platform), tag, digest, reused=False, replaced=_old(held, digest))
-
-
 def _problem(held: Held, spec: ReleaseSpec, platform: Platform) -> str | None:
     """Why the image under a per-arch tag may not be reused, or None if it may."""
     if held.config is None:
@@ -181,14 +167,14 @@ class FlavorJob(Generic[Image]):
     name: str
     backend: Backend[Image]
     spec: ReleaseSpec
-    merge: Callable[[], Awaitable[ReleaseReport]]
+    merge: Callable[[], Awaitable[ReleaseReport]] | None  # None: publish only
 
 
 @dataclass(frozen=True)
 class FlavorOutcome:
     name: str
     images: list[PlatformResult]
-    report: ReleaseReport | None  # None in a dry run
+    report: ReleaseReport | None  # None in a dry run, or for a job without a merge
 
 
 async def release(
@@ -266,5 +252,6 @@ async def release_flavors(
     outcomes = []
     for i, job in enumerate(jobs):
         images = [results[i, p] for p in job.spec.tags.sha_arch]
-        outcomes.append(FlavorOutcome(job.name, images, None if dry_run else await job.merge()))
+        merged = None if dry_run or job.merge is None else await job.merge()
+        outcomes.append(FlavorOutcome(job.name, images, merged))
     return outcomes
