@@ -15,6 +15,7 @@ from support.images import list_tags_raw
 from support.standin_engine import REVISION, StandInEngine
 
 from release_pipeline.dagger import engine as engine_module
+from release_pipeline.dagger.engine import layer_timestamp_options, reproducibility
 from release_pipeline.dagger.main import ReleasePipeline
 from release_pipeline.errors import InvalidInput
 
@@ -111,3 +112,19 @@ async def test_secret_ids_must_pair_with_secrets(registry, engine):
                       build_secret=["Secret:npm-token"])  # fmt: skip
     assert isinstance(err.value.__cause__, InvalidInput)
     assert err.value.__cause__.field == "build_secret_id" and engine.queries == []
+
+
+def test_this_engine_offers_no_layer_timestamp_rewrite_and_a_later_one_would_be_named():
+    # The SDK here is generated from engine v0.21.11's schema, as the runtime's is.
+    assert layer_timestamp_options() == []
+
+    async def later_publish(self, address: str, *, rewrite_timestamp: bool = False) -> str: ...
+
+    assert layer_timestamp_options(later_publish) == ["rewrite_timestamp"]
+    assert "offers rewrite_timestamp" in reproducibility(["rewrite_timestamp"])
+
+
+async def test_the_report_says_what_is_reproducible_at_this_engine(registry, engine):
+    report = await release(registry, smoke_command=["node", "smoke.js"], dry_run=True)
+    assert json.loads(report["json"])["reproducibility"] == reproducibility([])
+    assert "not reproducible bit for bit" in reproducibility([])

@@ -19,8 +19,10 @@ from release_pipeline.dagger.engine import (
     DaggerBackend,
     Destination,
     engine_platform,
+    layer_timestamp_options,
     named_secrets,
     preflight_source,
+    reproducibility,
 )
 from release_pipeline.errors import InvalidInput
 from release_pipeline.rules.context import source_rules
@@ -142,6 +144,7 @@ class Prepared:
     jobs: list[flow.FlavorJob[dagger.Container]]
     emulated: list[str]
     engine: str
+    reproducibility: str  # what --source-date-epoch makes reproducible on this engine
 
 
 async def prepare(
@@ -164,6 +167,9 @@ async def prepare(
     emulated_here = emulated(platforms, engine)
     if note := emulation_note(emulated_here, engine):
         print(f"release-pipeline: {note}", file=sys.stderr)
+    timestamps = layer_timestamp_options()
+    if timestamps:  # a later engine: said once, at start-up
+        print(f"release-pipeline: {reproducibility(timestamps)}", file=sys.stderr)
     options = [
         await build_options(context, spec, b.target) for b, spec in zip(builds, specs, strict=True)
     ]
@@ -178,7 +184,9 @@ async def prepare(
         )
         for build, spec, option in zip(builds, specs, options, strict=True)
     ]
-    return Prepared(dest, jobs, [str(p) for p in emulated_here], str(engine))
+    return Prepared(
+        dest, jobs, [str(p) for p in emulated_here], str(engine), reproducibility(timestamps)
+    )
 
 
 def _merger(

@@ -9,6 +9,7 @@ everything it decides is delegated to `flow` and `release`, which are tested for
 
 from __future__ import annotations
 
+import inspect
 import os
 import secrets
 from dataclasses import dataclass
@@ -148,6 +149,31 @@ async def named_secrets(ids: list[str], secrets: list[dagger.Secret]) -> list[da
         dag.set_secret(secret_id, await secret.plaintext())
         for secret_id, secret in zip(ids, secrets, strict=True)
     ]
+
+
+def layer_timestamp_options(publish: object = dagger.Container.publish) -> list[str]:
+    """The options of the engine's `publish` that could rewrite layer timestamps.
+
+    At engine v0.21 there are none: the image writer rewrites them only when
+    `RewriteTimestamp` is set, and nothing in the engine's container publish sets it
+    (engine/engineutil/imageexport/writer.go), so `--source-date-epoch` makes the labels
+    reproducible, not the layers. The runtime generates the SDK from the engine's own schema,
+    so a later engine that adds such an option shows it here; the release then says so.
+    """
+    names = inspect.signature(publish).parameters  # type: ignore[arg-type]
+    return [n for n in names if "timestamp" in n or "epoch" in n]
+
+
+def reproducibility(options: list[str]) -> str:
+    if not options:
+        return (
+            "labels only: this engine's publish keeps layer timestamps (no option to rewrite "
+            "them), so images are not reproducible bit for bit"
+        )
+    return (
+        f"labels only: this engine's publish offers {', '.join(options)}, which this module "
+        "does not use yet"
+    )
 
 
 async def engine_platform() -> Platform:

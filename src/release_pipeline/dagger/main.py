@@ -298,7 +298,9 @@ class ReleasePipeline:
         )
         run = await self._prepare(builds, specs, args, require_native, force=force)
         outcomes = await flow.release_flavors(run.jobs, force=force, dry_run=dry_run)
-        return release_object(outcomes, specs, str(run.dest.image), run.emulated)
+        return release_object(
+            outcomes, specs, str(run.dest.image), run.emulated, run.reproducibility
+        )
 
     # --- helpers: validation first, then the engine ----------------------------------------
 

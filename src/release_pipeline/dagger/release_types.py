@@ -246,7 +246,11 @@ def report_object(
 
 
 def release_object(
-    outcomes: list[flow.FlavorOutcome], specs: list[ReleaseSpec], image: str, emulated: list[str]
+    outcomes: list[flow.FlavorOutcome],
+    specs: list[ReleaseSpec],
+    image: str,
+    emulated: list[str],
+    reproducibility: str,
 ) -> Report:
     """`release`'s report: one flavor's, or with several the first's, every one under
     `flavors` and the whole list in `json`'s `flavors`."""
@@ -256,19 +260,22 @@ def release_object(
         else report_object(o.report, o.images, emulated)
         for o, spec in zip(outcomes, specs, strict=True)
     ]
-    if len(reports) == 1:
-        return reports[0]
     first = reports[0]
-    first.flavors = [
-        FlavorRelease(
-            name=o.name, flavor=r.flavor, index_digest=r.index_digest, pinned=r.pinned, json=r.json
-        )
-        for o, r in zip(outcomes, reports, strict=True)
-    ]
-    whole = json.loads(first.json)
-    whole["flavors"] = [
-        {"name": o.name, **json.loads(r.json)} for o, r in zip(outcomes, reports, strict=True)
-    ]
+    whole = json.loads(first.json) | {"reproducibility": reproducibility}
+    if len(reports) > 1:
+        first.flavors = [
+            FlavorRelease(
+                name=o.name,
+                flavor=r.flavor,
+                index_digest=r.index_digest,
+                pinned=r.pinned,
+                json=r.json,
+            )
+            for o, r in zip(outcomes, reports, strict=True)
+        ]
+        whole["flavors"] = [
+            {"name": o.name, **json.loads(r.json)} for o, r in zip(outcomes, reports, strict=True)
+        ]
     first.json = json.dumps(whole, indent=2)
     return first
 
