@@ -8,9 +8,11 @@ flavors built together; then `prepare`, the engine checks before any build.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import dagger
 
@@ -48,6 +50,12 @@ class ContextArgs:
     source_date_epoch: str | None = None
     build_secret_id: list[str] | None = None
     build_secret: list[dagger.Secret] | None = None
+
+    @classmethod
+    def picked(cls, arguments: Mapping[str, Any]) -> ContextArgs:
+        """The fields picked by name from a function's arguments (its `locals()`): every
+        building function spells them the same."""
+        return cls(**{f.name: arguments[f.name] for f in dataclasses.fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -97,9 +105,16 @@ def flavor_builds(
                 "smoke_command", "must not be given with --flavors, which holds each flavor's"
             )
         return parse_flavor_builds(flavors)
+    build = FlavorBuild(
+        flavor or "production", checked_target(target), flavor, tuple(smoke(smoke_command))
+    )
+    return [build]
+
+
+def checked_target(target: str) -> str:
     if not target:
         raise InvalidInput("target", "must name the Dockerfile target to build")
-    return [FlavorBuild(flavor or "production", target, flavor, tuple(smoke(smoke_command)))]
+    return target
 
 
 async def build_options(context: Context, spec: ReleaseSpec, target: str) -> BuildOptions:

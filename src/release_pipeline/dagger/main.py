@@ -41,6 +41,7 @@ from release_pipeline.dagger.builds import (
     Prepared,
     build_options,
     checked,
+    checked_target,
     flavor_builds,
     prepare,
     smoke,
@@ -136,20 +137,10 @@ class ReleasePipeline:
         """Build the Dockerfile target for one platform, with VERSION/GIT_COMMIT and OCI labels.
         Cached like any pure function: the same arguments give the same lazy container."""
         spec = self._spec(version, sha, [platform])
-        args = ContextArgs(
-            source,
-            whole_source,
-            source_ignore,
-            dockerfile,
-            build_arg,
-            source_url,
-            source_date_epoch,
-            build_secret_id,
-            build_secret,
-        )
-        (job,) = flavor_builds("", self.flavor, target, ["true"])
+        args = ContextArgs.picked(locals())
         context = checked(args, spec)
-        return build_container(await build_options(context, spec, job.target), spec.platforms[0])
+        options = await build_options(context, spec, checked_target(target))
+        return build_container(options, spec.platforms[0])
 
     @uncached_function
     async def smoke_test(
@@ -190,17 +181,7 @@ class ReleasePipeline:
         self._named_image("publish-platform")
         builds = flavor_builds(flavors, self.flavor, target, smoke_command)
         specs = [self._spec(version, sha, [platform], b.flavor) for b in builds]
-        args = ContextArgs(
-            source,
-            whole_source,
-            source_ignore,
-            dockerfile,
-            build_arg,
-            source_url,
-            source_date_epoch,
-            build_secret_id,
-            build_secret,
-        )
+        args = ContextArgs.picked(locals())
         run = await self._prepare(builds, specs, args, require_native, merge=False)
         # Every flavor at once: one failing smoke test pushes nothing of any flavor.
         outcomes = await flow.release_flavors(run.jobs, force=force)
@@ -285,17 +266,7 @@ class ReleasePipeline:
         first flavor and `flavors` every one."""
         builds = flavor_builds(flavors, self.flavor, target, smoke_command)
         specs = [self._spec(version, sha, None, b.flavor) for b in builds]
-        args = ContextArgs(
-            source,
-            whole_source,
-            source_ignore,
-            dockerfile,
-            build_arg,
-            source_url,
-            source_date_epoch,
-            build_secret_id,
-            build_secret,
-        )
+        args = ContextArgs.picked(locals())
         run = await self._prepare(builds, specs, args, require_native, force=force)
         outcomes = await flow.release_flavors(run.jobs, force=force, dry_run=dry_run)
         return release_object(
