@@ -128,3 +128,26 @@ async def test_the_report_says_what_is_reproducible_at_this_engine(registry, eng
     report = await release(registry, smoke_command=["node", "smoke.js"], dry_run=True)
     assert json.loads(report["json"])["reproducibility"] == reproducibility([])
     assert "not reproducible bit for bit" in reproducibility([])
+
+
+async def test_publish_platform_pushes_every_flavor_of_its_platform_in_one_call(registry, engine):
+    engine.platform = "linux/arm64"  # the runner's engine: native, so --require-native passes
+    args = {
+        "source": "Directory:repo",
+        "version": "0.22.8",
+        "sha": SHA,
+        "dockerfile": DOCKERFILE,
+        "platform": "linux/arm64",
+        "flavors": json.dumps(FLAVORS),
+        "require_native": True,
+    }
+    state = {"image": f"{registry.host}/{REPO}"}
+    image = await MODULE.get_result("ReleasePipeline", state, "publish_platform", args)
+    assert engine.sources() == {"Directory:repo"} and engine.max_in_flight == 2
+    assert [i["name"] for i in json.loads(image["json"])["images"]] == ["workers", "production"]
+    assert [f["tag"] for f in image["flavors"]] == [
+        "workers-sha-c804cace-arm64",
+        "sha-c804cace-arm64",
+    ]
+    assert image["emulated"] is False
+    assert set(list_tags_raw(registry.host, REPO)) == {f["tag"] for f in image["flavors"]}

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import pytest
 from dagger.mod._exceptions import FunctionError
+from hypothesis import given
+from hypothesis import strategies as st
 from support.context_upload import laptop_checkout, upload
 from support.fixture_repo import FIXTURE
 from support.registration import registration
 
 from release_pipeline.dagger.main import ReleasePipeline
 from release_pipeline.errors import InvalidInput
-from release_pipeline.rules.context import DEFAULT_RULES, SOURCE_IGNORE, source_rules
+from release_pipeline.rules.context import (
+    DEFAULT_RULES,
+    SOURCE_IGNORE,
+    descend,
+    is_sent,
+    source_rules,
+)
 from release_pipeline.rules.dockerignore import NO_RULES, parse_ignore_file
 
 MODULE = ReleasePipeline.__dagger_module__  # type: ignore[attr-defined]
@@ -78,3 +86,18 @@ async def test_source_ignore_filters_the_context_the_build_reads():
     names = [name for name, _ in chain]
     assert names.index("filter") < names.index("dockerBuild")
     assert dict(chain)["filter"]["exclude"] == ["docs"]
+
+
+LEFT_OUT = ("node_modules", ".next", ".git", ".DS_Store", ".env", ".env.local", ".envrc")
+KEPT = ("src", "app", "dist", "packages", "env", "next.config.js", "git", "package.json", ".npmrc")
+
+
+@given(st.lists(st.sampled_from(LEFT_OUT + KEPT), min_size=1, max_size=6))
+def test_a_path_is_sent_exactly_when_none_of_its_parts_is_left_out(parts):
+    path = "/".join(parts)
+    # `.git` is left out at the root and, as `**/.git`, anywhere: every listed name, anywhere.
+    assert is_sent(DEFAULT_RULES, path) is not any(p in LEFT_OUT for p in parts)
+    for i in range(1, len(parts)):  # the walk enters a directory exactly when it is sent
+        assert descend(DEFAULT_RULES, "/".join(parts[:i])) is is_sent(
+            DEFAULT_RULES, "/".join(parts[:i])
+        )
