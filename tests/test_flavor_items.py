@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from support.caller_runs import flavors
+from support.workflows import SAAS, SELFHOST
 
 from release_pipeline.errors import InvalidInput
 from release_pipeline.rules.flavors import FlavorBuild, parse_flavor_builds
@@ -48,3 +50,13 @@ def test_bad_flavors_name_the_field_and_the_rule(items, field, rule):
     with pytest.raises(InvalidInput) as err:
         parse_flavor_builds(text)
     assert err.value.field == field and rule in str(err.value)
+
+
+@pytest.mark.parametrize("caller", [SAAS, SELFHOST], ids=lambda p: p.name)
+def test_the_example_callers_flavors_input_is_read_as_is(caller):
+    given = flavors(caller)
+    builds = parse_flavor_builds(json.dumps(given))
+    assert [(b.name, b.flavor, b.target) for b in builds] == [
+        (f["name"], f["flavor"], f["target"]) for f in given
+    ]
+    assert [",".join(b.smoke) for b in builds] == [f["smoke"] for f in given]
