@@ -41,9 +41,17 @@ def labels(request):
 
 
 @pytest.mark.parametrize("function", ["build", "publish_platform", "release"])
-def test_source_is_required_where_a_default_would_build_the_wrong_repository(function):
-    source = MODULE.get_object("ReleasePipeline").functions[function].parameters["source"]
-    assert source.default_path is None and not source.is_optional
+async def test_a_source_is_required_where_a_default_would_build_the_wrong_repository(function):
+    params = MODULE.get_object("ReleasePipeline").functions[function].parameters
+    assert params["source"].default_path is None and params["whole_source"].default_path is None
+    args = {k: v for k, v in {**BUILD, "smoke_command": ["true"]}.items() if k in params}
+    for given in ({"source": None}, {"whole_source": "Directory:y"}):
+        with pytest.raises(FunctionError) as err:
+            await MODULE.get_result(
+                "ReleasePipeline", {"image": "ghcr.io/a/b"}, function, {**args, **given}
+            )
+        assert isinstance(err.value.__cause__, InvalidInput)
+        assert err.value.__cause__.field == "source", given
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@ that would fail its build builds nothing, offline through the SDK's `get_result`
 engine's runtime calls).
 
 No engine runs here, so the module's `source` directory is read through a `LocalTree` on the
-fixture in place of the engine adapter, and the first engine step after the check
+fixture in place of the engine adapter, the engine's platform (asked first, for
+`--require-native`) is an arm64 one, and the first engine step after the check
 (`destination`, which starts or reaches the registry before any build) is replaced by a
 recorder: reaching it is what "the check let the build go ahead" means.
 """
@@ -19,8 +20,9 @@ import pytest
 from dagger.mod._exceptions import FunctionError
 from support.fixture_repo import DOCKERFILE, copy_fixture
 
-from release_pipeline.dagger import engine, main
+from release_pipeline.dagger import builds, engine, main
 from release_pipeline.dagger.engine import DirectoryTree
+from release_pipeline.rules.inputs import Platform, parse_platform
 from release_pipeline.verbs.context import LocalTree
 from release_pipeline.verbs.preflight import PreflightFailed, check
 
@@ -55,6 +57,10 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     async def reached(*_: Any) -> None:
         raise ReachedTheEngine
 
+    async def arm64_engine() -> Platform:  # the one engine read before preflight
+        return parse_platform("linux/arm64")
+
+    monkeypatch.setattr(builds, "engine_platform", arm64_engine)
     monkeypatch.setattr(engine, "DirectoryTree", local_tree)
     monkeypatch.setattr(main, "destination", reached)
     return checkout

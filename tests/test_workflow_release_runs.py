@@ -21,16 +21,19 @@ SOURCE_URL = "https://github.com/TestPlanIt/testplanit"
 MAC = ["self-hosted", "macOS", "arm64"]
 
 
-def publish_args(flavor: dict[str, str], platform: str, sha: str, build_args: list[str]) -> Any:
+def publish_args(
+    caller_flavors: list[dict[str, str]], platform: str, sha: str, build_args: list[str]
+) -> Any:
+    """One call per platform for every flavor, the caller's flavors passed verbatim."""
     return {
         "source": ["."],
         "dockerfile": ["testplanit/Dockerfile"],
-        "target": [flavor["target"]],
+        "flavors": [json.dumps(caller_flavors, separators=(",", ":"))],
+        "require_native": ["true"],
         "version": ["v0.22.8"],
         "sha": [sha],
         "source_date_epoch": [str(1776875400)],  # the tag's commit time (2026-04-22T16:30Z)
         "platform": [platform],
-        "smoke_command": [flavor["smoke"]],
         "source_url": [SOURCE_URL],
         "build_arg": build_args,
     }
@@ -50,17 +53,19 @@ def test_saas_release_builds_arm64_on_the_mac_after_colima(repo: Path, tmp_path:
     setup = [c for c in run.tool_calls if c[0] in ("colima", "docker")]
     assert setup == [["colima", "status"], ["docker", "context", "use", "colima"]]
     calls = calls_of(run, "publish")
-    assert [c.function for c in calls] == ["publish_platform", "publish_platform"]
-    for call, flavor in zip(calls, flavors(SAAS), strict=True):
-        assert call.module == MODULE
-        assert call.constructor == {
-            "image": "ghcr.io/testplanit/testplanit",
-            "flavor": flavor["flavor"],
-            "username": "octo[bot]",
-            "password": "env://REGISTRY_PASSWORD",
-        }
-        assert call.args == publish_args(flavor, "linux/arm64", sha, ["BASE_DOMAIN=testplanit.com"])
-        assert call.chain == ["digest"]
+    (call,) = calls  # one engine session and one context upload for both flavors
+    assert call.function == "publish_platform" and call.module == MODULE
+    assert call.constructor == {
+        "image": "ghcr.io/testplanit/testplanit",
+        "username": "octo[bot]",
+        "password": "env://REGISTRY_PASSWORD",
+    }
+    assert call.args == publish_args(
+        flavors(SAAS), "linux/arm64", sha, ["BASE_DOMAIN=testplanit.com"]
+    )
+    assert call.chain == ["json"]
+    for flavor in flavors(SAAS):
+        assert f"{flavor['name']} linux/arm64: sha256:" in publish.log
     merges = calls_of(run, "merge")
     assert [(c.function, c.constructor["flavor"]) for c in merges] == [
         ("merge", ""),
@@ -108,10 +113,9 @@ def test_selfhost_release_builds_each_arch_natively(repo: Path, tmp_path: Path) 
     assert [s.status for s in arm64.steps if s.name.startswith("Set up the runner")] == ["success"]
     for entry, platform in ((amd64, "linux/amd64"), (arm64, "linux/arm64")):
         calls = [parse_call(argv) for argv in entry.calls]
-        assert [c.args["target"] for c in calls] == [["production"], ["workers"]]
-        for call, flavor in zip(calls, flavors(SELFHOST), strict=True):
-            assert call.constructor["image"] == "ghcr.io/testplanit/testplanit-selfhost"
-            assert call.args == publish_args(flavor, platform, sha, ["SELF_HOSTED=true"])
+        (call,) = calls
+        assert call.constructor["image"] == "ghcr.io/testplanit/testplanit-selfhost"
+        assert call.args == publish_args(flavors(SELFHOST), platform, sha, ["SELF_HOSTED=true"])
         assert not any("BASE_DOMAIN" in arg for argv in entry.calls for arg in argv)
         assert_agree(calls)
     merges = calls_of(run, "merge")
@@ -144,9 +148,9 @@ def test_two_arch_workers_only_release(repo: Path, tmp_path: Path) -> None:
     assert [e.runs_on for e in run.jobs["publish"]] == [["ubuntu-24.04"], ["ubuntu-24.04-arm"]]
     assert [e.timeout for e in run.jobs["publish"]] == [45, 45]
     publishes = calls_of(run, "publish")
-    assert [(c.constructor["flavor"], c.args["platform"]) for c in publishes] == [
-        ("workers", ["linux/amd64"]),
-        ("workers", ["linux/arm64"]),
+    assert [(c.args["flavors"], c.args["platform"]) for c in publishes] == [
+        ([json.dumps(workers, separators=(",", ":"))], ["linux/amd64"]),
+        ([json.dumps(workers, separators=(",", ":"))], ["linux/arm64"]),
     ]
     assert all("build_arg" not in c.args for c in publishes)
     (merge,) = calls_of(run, "merge")
@@ -180,7 +184,6 @@ def test_the_agreement_check_catches_what_the_module_would_reject() -> None:
     assert "constructor has no argument 'flavour'" in problems
     assert "publish_platform has no argument 'platfrom'" in problems
     assert "publish_platform needs 'platform'" in problems
-    assert "publish_platform needs 'smoke_command'" in problems
     assert "PlatformImage has no field 'digset'" in problems
     unknown = parse_call(["call", "-m", MODULE, "publish", "--x=1"])
     assert disagreements(unknown, registration()) == ["module has no function 'publish'"]

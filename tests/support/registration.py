@@ -55,7 +55,8 @@ _SCRIPT = textwrap.dedent("""
         for name, plain, nested in selections(node):
             if name == "function":
                 fn = functions.setdefault(
-                    plain["name"], {"cache": None, "args": {}, "required": [], "returns": None}
+                    plain["name"],
+                    {"cache": None, "args": {}, "required": [], "returns": None, "ignore": {}},
                 )
                 if "returnType" in nested:
                     fn["returns"] = type_info(nested["returnType"])[0]
@@ -64,6 +65,8 @@ _SCRIPT = textwrap.dedent("""
             elif name == "withArg":
                 arg = plain["name"]
                 fn["args"][arg] = plain["description"]
+                if plain.get("ignore"):
+                    fn["ignore"][arg] = plain["ignore"]
                 _, optional = type_info(nested["typeDef"])
                 has_default = plain.get("defaultValue") is not None or bool(
                     plain.get("defaultPath")
@@ -90,7 +93,8 @@ _SCRIPT = textwrap.dedent("""
 
 @functools.cache
 def registration() -> dict[str, Any]:
-    """{"functions": {name: {cache, args: {arg: doc}, required: [arg], returns}},
+    """{"functions": {name: {cache, args: {arg: doc}, required: [arg], returns,
+    ignore: {arg: [pattern]}}},
     "objects": {name: {field: description}}}, names in Python spelling (snake_case)."""
     done = subprocess.run(
         [sys.executable, "-c", _SCRIPT],

@@ -123,7 +123,17 @@ if function == os.environ.get("FAKE_DAGGER_FAIL"):
 digest = "sha256:" + hashlib.sha256(" ".join(argv).encode()).hexdigest()
 image = next((w.split("=", 1)[1] for w in argv if w.startswith("--image=")), "throwaway/x")
 dry_run = "--dry-run" in argv
-if function == "publish-platform":
+def flag(name):
+    return next((w.split("=", 1)[1] for w in argv if w.startswith(name + "=")), None)
+if function == "publish-platform" and flag("--flavors") is not None:
+    flavors = json.loads(flag("--flavors"))
+    images = [
+        {{"name": f["name"], "platform": flag("--platform"),
+          "digest": "sha256:" + hashlib.sha256((" ".join(argv) + f["name"]).encode()).hexdigest()}}
+        for f in flavors
+    ]
+    print(json.dumps({{"images": images, "emulated": []}}))
+elif function == "publish-platform":
     print(digest)
 elif function in ("merge", "release"):
     print(json.dumps({{"index_digest": digest, "pinned": image + "@" + digest}}))

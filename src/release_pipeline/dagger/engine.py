@@ -9,6 +9,7 @@ everything it decides is delegated to `flow` and `release`, which are tested for
 
 from __future__ import annotations
 
+import inspect
 import os
 import secrets
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from release_pipeline.errors import InvalidInput
 from release_pipeline.registry.auth import Credentials
 from release_pipeline.registry.client import RegistryClient
 from release_pipeline.registry.routes import Route, module_route
-from release_pipeline.rules.inputs import ImageRef, Platform, parse_image
+from release_pipeline.rules.inputs import ImageRef, Platform, parse_image, parse_platform
 from release_pipeline.rules.versions import Version
 from release_pipeline.verbs import preflight
 from release_pipeline.verbs.flow import PlatformFailed
@@ -136,6 +137,48 @@ class BuildOptions:
     dockerfile: str
     build_args: list[tuple[str, str]]
     labels: dict[str, str]  # labels.image_labels: validated before any engine call
+    secrets: list[dagger.Secret]  # named: each is mounted at /run/secrets/NAME
+
+
+async def named_secrets(ids: list[str], secrets: list[dagger.Secret]) -> list[dagger.Secret]:
+    """Each secret under its build id. `dockerBuild` mounts a secret at /run/secrets/NAME by
+    its name and refuses one without a name (core/container.go, `Build`); a secret given as
+    `env://VAR` has only a URI, so it is set again under the id. The plaintext goes from the
+    engine to this function and back, never into a build arg, a label or the report."""
+    return [
+        dag.set_secret(secret_id, await secret.plaintext())
+        for secret_id, secret in zip(ids, secrets, strict=True)
+    ]
+
+
+def layer_timestamp_options(publish: object = dagger.Container.publish) -> list[str]:
+    """The options of the engine's `publish` that could rewrite layer timestamps.
+
+    At engine v0.21 there are none: the image writer rewrites them only when
+    `RewriteTimestamp` is set, and nothing in the engine's container publish sets it
+    (engine/engineutil/imageexport/writer.go), so `--source-date-epoch` makes the labels
+    reproducible, not the layers. The runtime generates the SDK from the engine's own schema,
+    so a later engine that adds such an option shows it here; the release then says so.
+    """
+    names = inspect.signature(publish).parameters  # type: ignore[arg-type]
+    return [n for n in names if "timestamp" in n or "epoch" in n]
+
+
+def reproducibility(options: list[str]) -> str:
+    if not options:
+        return (
+            "labels only: this engine's publish keeps layer timestamps (no option to rewrite "
+            "them), so images are not reproducible bit for bit"
+        )
+    return (
+        f"labels only: this engine's publish offers {', '.join(options)}, which this module "
+        "does not use yet"
+    )
+
+
+async def engine_platform() -> Platform:
+    """The platform the engine runs natively: the machine it runs on (a CI runner's)."""
+    return parse_platform(str(await dag.default_platform()), "engine platform")
 
 
 @dataclass(frozen=True)
@@ -189,6 +232,7 @@ def build_container(options: BuildOptions, platform: Platform) -> dagger.Contain
         platform=dagger.Platform(str(platform)),
         build_args=args,
         target=options.target,
+        secrets=options.secrets,
     )
     for name, value in options.labels.items():
         container = container.with_label(name, value)
@@ -271,12 +315,12 @@ class DirectoryTree:
         return None
 
 
-async def preflight_source(options: BuildOptions) -> None:
-    """The CLI's `preflight` on the build's source, before anything is built: PreflightFailed
-    names every COPY that would fail."""
+async def preflight_source(options: BuildOptions, targets: list[str]) -> None:
+    """The CLI's `preflight` on the build's source for every target built from it, before
+    anything is built: PreflightFailed names every COPY that would fail."""
     build_args = {"VERSION": str(options.version), "GIT_COMMIT": options.sha}
     build_args.update(options.build_args)
     tree = DirectoryTree(options.source)
-    report = await preflight.check(tree, options.dockerfile, [options.target], build_args)
+    report = await preflight.check(tree, options.dockerfile, targets, build_args)
     if not report.ok:
         raise preflight.PreflightFailed(report)

@@ -15,14 +15,42 @@ from typing import Annotated, Literal
 import dagger
 from dagger import Doc, Name
 
+from release_pipeline.dagger.args import (
+    BuildArgArg,
+    BuildSecretArg,
+    BuildSecretIdArg,
+    DockerfileArg,
+    FlavorsArg,
+    ForceArg,
+    IndexSourceArg,
+    OptionalSmokeArg,
+    PlatformArg,
+    RequireNativeArg,
+    ShaArg,
+    SmokeArg,
+    SourceDateEpochArg,
+    SourceDir,
+    SourceIgnoreArg,
+    SourceUrlArg,
+    TargetArg,
+    VersionArg,
+    WholeSourceArg,
+)
+from release_pipeline.dagger.builds import (
+    ContextArgs,
+    Prepared,
+    build_options,
+    checked,
+    checked_target,
+    flavor_builds,
+    prepare,
+    smoke,
+)
 from release_pipeline.dagger.engine import (
     THROWAWAY_IMAGE,
-    BuildOptions,
-    DaggerBackend,
     Destination,
     build_container,
     destination,
-    preflight_source,
     route_for,
 )
 from release_pipeline.dagger.engine import smoke_test as run_smoke_test
@@ -30,74 +58,25 @@ from release_pipeline.dagger.release_types import (
     PlatformImage,
     Promotion,
     Report,
-    dry_run_report_object,
     platform_image_object,
     promotion_object,
+    release_object,
     report_object,
 )
 from release_pipeline.dagger.status_types import Status, status_object
 from release_pipeline.dagger.typed import function, object_type, uncached_function
 from release_pipeline.errors import InvalidInput
+from release_pipeline.rules.flavors import FlavorBuild
 from release_pipeline.rules.inputs import (
     DEFAULT_FLAVOR,
     DEFAULT_PLATFORMS,
-    parse_build_args,
     parse_platform,
     parse_source_url,
 )
-from release_pipeline.rules.labels import image_labels
 from release_pipeline.rules.specs import ReleaseSpec, promote_spec, release_spec, status_spec
 from release_pipeline.verbs import flow, release
 from release_pipeline.verbs.promote import promote as run_promote
-from release_pipeline.verbs.report import ReleaseReport
 from release_pipeline.verbs.status import status as read_status
-
-# No DefaultPath: called with -m or from another module, "." is this module's own directory,
-# not the repository being released.
-SourceDir = Annotated[
-    dagger.Directory, Doc("build context with the Dockerfile (required: e.g. --source=.)")
-]
-VersionArg = Annotated[str, Doc("SemVer version to release, with or without v (e.g. v0.22.8)")]
-ShaArg = Annotated[str, Doc("full 40-hex git commit SHA the images are built from")]
-PlatformArg = Annotated[str, Doc("os/arch[/variant], e.g. linux/arm64")]
-SmokeArg = Annotated[
-    list[str],
-    Doc(
-        "command run in each built image before anything is pushed, "
-        "e.g. node,./scripts/smoke-test-workers.js"
-    ),
-]
-TargetArg = Annotated[str, Doc("Dockerfile target to build")]
-DockerfileArg = Annotated[str, Doc("path of the Dockerfile in the source")]
-BuildArgArg = Annotated[
-    list[str] | None,
-    Doc("extra KEY=VALUE build args (VERSION and GIT_COMMIT are set by the release)"),
-]
-SourceUrlArg = Annotated[str, Doc("repository URL for the org.opencontainers.image.source label")]
-# Text, not Int: GraphQL's Int is 32-bit (graphql-core, which builds the SDK's queries,
-# refuses 2**31 and above), so an Int would end on 2038-01-19.
-SourceDateEpochArg = Annotated[
-    str | None,
-    Doc(
-        "commit time in whole seconds since the epoch, as digits, e.g. $(git log -1 "
-        "--format=%ct); sets org.opencontainers.image.created (omitted: no created label, "
-        "never the clock)"
-    ),
-]
-IndexSourceArg = Annotated[
-    str,
-    Doc(
-        "repository URL for the index's org.opencontainers.image.source annotation "
-        "(default: the images' common source label)"
-    ),
-]
-ForceArg = Annotated[
-    bool,
-    Doc(
-        "overwrite version/SHA tags that hold other digests; rebuild and "
-        "re-push a per-arch image that already exists"
-    ),
-]
 
 
 @object_type
@@ -139,9 +118,9 @@ class ReleasePipeline:
     ] = None
 
     @function
-    def build(
+    async def build(
         self,
-        source: SourceDir,
+        source: SourceDir = None,
         platform: PlatformArg = "linux/amd64",
         version: VersionArg = "0.0.0",
         sha: ShaArg = "0" * 40,
@@ -150,16 +129,18 @@ class ReleasePipeline:
         build_arg: BuildArgArg = None,
         source_url: SourceUrlArg = "",
         source_date_epoch: SourceDateEpochArg = None,
+        whole_source: WholeSourceArg = None,
+        source_ignore: SourceIgnoreArg = None,
+        build_secret_id: BuildSecretIdArg = None,
+        build_secret: BuildSecretArg = None,
     ) -> dagger.Container:
         """Build the Dockerfile target for one platform, with VERSION/GIT_COMMIT and OCI labels.
         Cached like any pure function: the same arguments give the same lazy container."""
         spec = self._spec(version, sha, [platform])
-        return build_container(
-            self._options(
-                source, spec, target, dockerfile, build_arg, source_url, source_date_epoch
-            ),
-            spec.platforms[0],
-        )
+        args = ContextArgs.picked(locals())
+        context = checked(args, spec)
+        options = await build_options(context, spec, checked_target(target))
+        return build_container(options, spec.platforms[0])
 
     @uncached_function
     async def smoke_test(
@@ -170,34 +151,41 @@ class ReleasePipeline:
         """Run the smoke command in the image, now (never a cached result); a non-zero exit
         or a kill by a signal fails with the exit code and the end of stderr."""
         return await run_smoke_test(
-            container, _smoke(command), parse_platform(str(await container.platform()))
+            container, smoke(command), parse_platform(str(await container.platform()))
         )
 
     @uncached_function
     async def publish_platform(
         self,
-        source: SourceDir,
         version: VersionArg,
         sha: ShaArg,
         platform: PlatformArg,
-        smoke_command: SmokeArg,
+        source: SourceDir = None,
+        smoke_command: OptionalSmokeArg = None,
         target: TargetArg = "workers",
         dockerfile: DockerfileArg = "Dockerfile",
         build_arg: BuildArgArg = None,
         source_url: SourceUrlArg = "",
         force: ForceArg = False,
         source_date_epoch: SourceDateEpochArg = None,
+        whole_source: WholeSourceArg = None,
+        source_ignore: SourceIgnoreArg = None,
+        flavors: FlavorsArg = "",
+        require_native: RequireNativeArg = False,
+        build_secret_id: BuildSecretIdArg = None,
+        build_secret: BuildSecretArg = None,
     ) -> PlatformImage:
         """Build, smoke-test and push one platform to FLAVOR-sha-SHORT-ARCH (a native CI runner's
-        job). An image already under that tag is reused: a re-run resumes, it does not replace."""
+        job), for every flavor of --flavors at once. An image already under that tag is reused:
+        a re-run resumes, it does not replace."""
         self._named_image("publish-platform")
-        spec = self._spec(version, sha, [platform])
-        options = self._options(
-            source, spec, target, dockerfile, build_arg, source_url, source_date_epoch
-        )
-        backend = await self._backend(options, smoke_command)
-        result = await flow.publish_platform(backend, spec, spec.platforms[0], force=force)
-        return platform_image_object(result)
+        builds = flavor_builds(flavors, self.flavor, target, smoke_command)
+        specs = [self._spec(version, sha, [platform], b.flavor) for b in builds]
+        args = ContextArgs.picked(locals())
+        run = await self._prepare(builds, specs, args, require_native, merge=False)
+        # Every flavor at once: one failing smoke test pushes nothing of any flavor.
+        outcomes = await flow.release_flavors(run.jobs, force=force)
+        return platform_image_object(outcomes, run.emulated)
 
     @uncached_function
     async def merge(
@@ -254,10 +242,10 @@ class ReleasePipeline:
     @uncached_function
     async def release(
         self,
-        source: SourceDir,
         version: VersionArg,
         sha: ShaArg,
-        smoke_command: SmokeArg,
+        source: SourceDir = None,
+        smoke_command: OptionalSmokeArg = None,
         target: TargetArg = "workers",
         dockerfile: DockerfileArg = "Dockerfile",
         build_arg: BuildArgArg = None,
@@ -265,30 +253,38 @@ class ReleasePipeline:
         force: ForceArg = False,
         dry_run: Annotated[bool, Doc("build and smoke-test only; publish nothing")] = False,
         source_date_epoch: SourceDateEpochArg = None,
+        whole_source: WholeSourceArg = None,
+        source_ignore: SourceIgnoreArg = None,
+        flavors: FlavorsArg = "",
+        require_native: RequireNativeArg = False,
+        build_secret_id: BuildSecretIdArg = None,
+        build_secret: BuildSecretArg = None,
     ) -> Report:
-        """The whole release in one engine: every platform built and smoke-tested concurrently
-        (nothing is published if any fails), then pushed, then merged."""
-        spec = self._spec(version, sha)
-        options = self._options(
-            source, spec, target, dockerfile, build_arg, source_url, source_date_epoch
+        """The whole release in one engine: every flavor x platform built and smoke-tested
+        concurrently from one upload of the context (nothing of any flavor is published if one
+        fails), then pushed, then each flavor merged. With --flavors, the fields describe the
+        first flavor and `flavors` every one."""
+        builds = flavor_builds(flavors, self.flavor, target, smoke_command)
+        specs = [self._spec(version, sha, None, b.flavor) for b in builds]
+        args = ContextArgs.picked(locals())
+        run = await self._prepare(builds, specs, args, require_native, force=force)
+        outcomes = await flow.release_flavors(run.jobs, force=force, dry_run=dry_run)
+        return release_object(
+            outcomes, specs, str(run.dest.image), run.emulated, run.reproducibility
         )
-        backend = await self._backend(options, smoke_command)
-
-        async def merge() -> ReleaseReport:
-            async with backend.dest.client() as client:
-                return await release.merge(spec, client, force=force)
-
-        images, merged = await flow.release(backend, spec, merge, force=force, dry_run=dry_run)
-        if merged is None:
-            return dry_run_report_object(spec, str(backend.dest.image), images)
-        return report_object(merged, images)
 
     # --- helpers: validation first, then the engine ----------------------------------------
 
-    def _spec(self, version: str, sha: str, platforms: list[str] | None = None) -> ReleaseSpec:
+    def _spec(
+        self, version: str, sha: str, platforms: list[str] | None = None, flavor: str | None = None
+    ) -> ReleaseSpec:
         image = self.image or THROWAWAY_IMAGE
         return release_spec(
-            image, version, sha, self.flavor, platforms or self.platforms or list(DEFAULT_PLATFORMS)
+            image,
+            version,
+            sha,
+            self.flavor if flavor is None else flavor,
+            platforms or self.platforms or list(DEFAULT_PLATFORMS),
         )
 
     def _named_image(self, verb: str) -> str:
@@ -322,10 +318,21 @@ class ReleasePipeline:
             self.image, self.username, self.password, self.registry_service, self.plain_http
         )
 
-    async def _backend(self, options: BuildOptions, smoke_command: list[str]) -> DaggerBackend:
-        command = _smoke(smoke_command)
-        # The route first (pure, refuses what cannot work), then the source's preflight, then
-        # the engine: nothing is read from the source or built for a release that must fail.
+    async def _prepare(
+        self,
+        builds: list[FlavorBuild],
+        specs: list[ReleaseSpec],
+        args: ContextArgs,
+        require_native: bool,
+        *,
+        merge: bool = True,
+        force: bool = False,
+    ) -> Prepared:
+        """Every check in order, cheapest first, so nothing is read from the source or built
+        for a release that must fail: the arguments and the route (no engine), then the
+        engine's platform (`--require-native`), the source's preflight for every target, and
+        the registry."""
+        context = checked(args, specs[0])
         route_for(
             self.image,
             self.registry_service is not None,
@@ -333,49 +340,6 @@ class ReleasePipeline:
             self.username,
             self.password is not None,
         )
-        await preflight_source(options)
-        dest = await self._destination()
-        return DaggerBackend(dest, options, command)
-
-    def _options(
-        self,
-        source: dagger.Directory,
-        spec: ReleaseSpec,
-        target: str,
-        dockerfile: str,
-        build_arg: list[str] | None,
-        source_url: str,
-        source_date_epoch: str | None,
-    ) -> BuildOptions:
-        if not target:
-            raise InvalidInput("target", "must name the Dockerfile target to build")
-        return BuildOptions(
-            source,
-            spec.version,
-            spec.sha,
-            target,
-            dockerfile,
-            parse_build_args(build_arg or []),
-            image_labels(spec.version, spec.sha, source_url, _epoch(source_date_epoch)),
+        return await prepare(
+            context, builds, specs, self._destination, require_native, merge=merge, force=force
         )
-
-
-def _epoch(text: str | None) -> int | None:
-    """`--source-date-epoch` as seconds; its range is `labels.created`'s rule."""
-    if text is None or text == "":
-        return None
-    if not (text.isascii() and text.isdigit()) or len(text) > 20:
-        raise InvalidInput(
-            "source_date_epoch",
-            "must be the commit time in whole seconds since 1970-01-01 UTC, digits only "
-            "(git log -1 --format=%ct)",
-        )
-    return int(text)
-
-
-def _smoke(command: list[str]) -> list[str]:
-    if not command or not command[0]:
-        raise InvalidInput(
-            "smoke_command", "is required: every image is smoke-tested before anything is published"
-        )
-    return command

@@ -26,6 +26,14 @@ from release_pipeline.verbs.report import PromoteReport, ReleaseReport
 
 
 @object_type
+class TagRef:
+    """A tag and the digest it points at after the run."""
+
+    tag: Annotated[str, Doc("a tag this release's content is under after the run")] = dagger.field()
+    digest: Annotated[str, Doc("the sha256 digest that tag points at")] = dagger.field()
+
+
+@object_type
 class PlatformImage:
     """One platform's image under its immutable SHA tag."""
 
@@ -44,14 +52,29 @@ class PlatformImage:
     replaced: Annotated[str, Doc("the digest --force replaced under the SHA tag (empty: none)")] = (
         dagger.field(default="")
     )
+    emulated: Annotated[
+        bool, Doc("true when this engine built and smoke-tested it under QEMU, not natively")
+    ] = dagger.field(default=False)
+    flavors: Annotated[
+        list[TagRef],
+        Doc("with --flavors: every flavor's per-arch SHA tag and digest, in --flavors order"),
+    ] = dagger.field(default=list)
+    json: Annotated[str, Doc("every flavor's image as JSON, from this one run")] = dagger.field(
+        default=""
+    )
 
 
 @object_type
-class TagRef:
-    """A tag and the digest it points at after the run."""
+class FlavorRelease:
+    """One flavor of a release of several (--flavors): what its deployments pin."""
 
-    tag: Annotated[str, Doc("a tag this release's content is under after the run")] = dagger.field()
-    digest: Annotated[str, Doc("the sha256 digest that tag points at")] = dagger.field()
+    name: Annotated[str, Doc("the flavor's name in --flavors")] = dagger.field()
+    flavor: Annotated[str, Doc("its tag suffix (empty: the production image)")] = dagger.field()
+    index_digest: Annotated[str, Doc("sha256 digest of its index (a dry run: empty)")] = (
+        dagger.field()
+    )
+    pinned: Annotated[str, Doc("IMAGE@INDEX_DIGEST: what its deployments name")] = dagger.field()
+    json: Annotated[str, Doc("its whole report as JSON")] = dagger.field()
 
 
 @object_type
@@ -94,6 +117,17 @@ class Report:
     revision_unverified: Annotated[
         list[str],
         Doc("per-arch SHA tags whose image has no org.opencontainers.image.revision label"),
+    ] = dagger.field(default=list)
+    emulated: Annotated[
+        list[str],
+        Doc("platforms this engine built and smoke-tested under QEMU, not natively"),
+    ] = dagger.field(default=list)
+    flavors: Annotated[
+        list[FlavorRelease],
+        Doc(
+            "with --flavors: every flavor released, in --flavors order (the fields above: "
+            "the first)"
+        ),
     ] = dagger.field(default=list)
 
 
@@ -144,18 +178,31 @@ class Promotion:
     )
 
 
-def platform_image_object(result: flow.PlatformResult) -> PlatformImage:
+def platform_image_object(outcomes: list[flow.FlavorOutcome], emulated: list[str]) -> PlatformImage:
+    """The first flavor's image, and every flavor's under `flavors` when there are several."""
+    images = [o.images[0] for o in outcomes]
+    first = images[0]
+    several = len(outcomes) > 1
+    payload = [
+        {"name": o.name, **dataclasses.asdict(i)} for o, i in zip(outcomes, images, strict=True)
+    ]
     return PlatformImage(
-        platform=result.platform,
-        tag=result.tag,
-        digest=result.digest or "",
-        reused=result.reused,
-        replaced=result.replaced or "",
+        platform=first.platform,
+        tag=first.tag,
+        digest=first.digest or "",
+        reused=first.reused,
+        replaced=first.replaced or "",
+        emulated=first.platform in emulated,
+        flavors=[TagRef(tag=i.tag, digest=i.digest or "") for i in images] if several else [],
+        json=json.dumps({"images": payload, "emulated": emulated}, indent=2),
     )
 
 
 def report_object(
-    done: ReleaseReport, images: list[flow.PlatformResult], **extra: object
+    done: ReleaseReport,
+    images: list[flow.PlatformResult],
+    emulated: list[str] | None = None,
+    **extra: object,
 ) -> Report:
     """The typed report, and its `json` field: every typed field in the CLI's `--json` shape
     plus `images`, so a caller gets the whole report from one query (one run of release)."""
@@ -169,6 +216,7 @@ def report_object(
             digest=digest,
             reused=reused.get(p, True),
             replaced=replaced.get(p, ""),
+            emulated=p in (emulated or []),
         )
         for p, digest in done.platforms.items()
     ]
@@ -176,6 +224,8 @@ def report_object(
     # Per-arch tags that --force replaced are listed with the tags merge replaced.
     payload["replaced"] |= {r.tag: r.replaced for r in images if r.replaced}
     payload["images"] = [dataclasses.asdict(r) for r in images]
+    payload["emulated"] = emulated or []
+    payload["flavors"] = []  # release with --flavors: each flavor's report
     return Report(
         image=done.image,
         version=done.version,
@@ -191,11 +241,50 @@ def report_object(
         dry_run=done.dry_run,
         json=json.dumps(payload | extra, indent=2),
         revision_unverified=done.revision_unverified,
+        emulated=emulated or [],
     )
 
 
+def release_object(
+    outcomes: list[flow.FlavorOutcome],
+    specs: list[ReleaseSpec],
+    image: str,
+    emulated: list[str],
+    reproducibility: str,
+) -> Report:
+    """`release`'s report: one flavor's, or with several the first's, every one under
+    `flavors` and the whole list in `json`'s `flavors`."""
+    reports = [
+        dry_run_report_object(spec, image, o.images, emulated)
+        if o.report is None
+        else report_object(o.report, o.images, emulated)
+        for o, spec in zip(outcomes, specs, strict=True)
+    ]
+    first = reports[0]
+    whole = json.loads(first.json) | {"reproducibility": reproducibility}
+    if len(reports) > 1:
+        first.flavors = [
+            FlavorRelease(
+                name=o.name,
+                flavor=r.flavor,
+                index_digest=r.index_digest,
+                pinned=r.pinned,
+                json=r.json,
+            )
+            for o, r in zip(outcomes, reports, strict=True)
+        ]
+        whole["flavors"] = [
+            {"name": o.name, **json.loads(r.json)} for o, r in zip(outcomes, reports, strict=True)
+        ]
+    first.json = json.dumps(whole, indent=2)
+    return first
+
+
 def dry_run_report_object(
-    spec: ReleaseSpec, image: str, images: list[flow.PlatformResult]
+    spec: ReleaseSpec,
+    image: str,
+    images: list[flow.PlatformResult],
+    emulated: list[str] | None = None,
 ) -> Report:
     """A release that stopped after the smoke tests: `image` is where it would have pushed."""
     done = ReleaseReport(
@@ -215,7 +304,7 @@ def dry_run_report_object(
         "was published.",
         dry_run=True,
     )
-    return report_object(done, images, would_write=spec.tags.all())
+    return report_object(done, images, emulated, would_write=spec.tags.all())
 
 
 def promotion_object(done: PromoteReport) -> Promotion:

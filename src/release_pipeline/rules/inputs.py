@@ -263,6 +263,26 @@ def parse_build_args(pairs: list[str], field: str = "build_arg") -> list[tuple[s
     return parsed
 
 
+_SECRET_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+
+def parse_build_secret_ids(
+    ids: list[str], secrets: int, field: str = "build_secret_id"
+) -> list[str]:
+    """One id per build secret, in order: the `id` of `RUN --mount=type=secret,id=ID`.
+    Unique, since the engine mounts each at /run/secrets/ID."""
+    if len(ids) != secrets:
+        raise InvalidInput(
+            field, f"needs one id per --build-secret: {len(ids)} ids for {secrets} secrets"
+        )
+    for secret_id in ids:
+        if _SECRET_ID.fullmatch(secret_id) is None:
+            raise InvalidInput(field, "each id is [A-Za-z0-9_][A-Za-z0-9_.-]*, at most 64")
+    if len(set(ids)) != len(ids):
+        raise InvalidInput(field, "must not name one id twice")
+    return ids
+
+
 MAX_LIMIT = 1000
 
 

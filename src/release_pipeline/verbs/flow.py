@@ -3,8 +3,9 @@
 `Backend` is the narrow seam: the Dagger module implements it with the engine, the tests
 with real images built by umoci and pushed by skopeo. The rules that protect users live
 here, once:
-- every platform is built and smoke-tested before anything is pushed;
-- if any platform fails, nothing at all is published;
+- every platform (of every flavor released together) is built and smoke-tested before
+  anything is pushed;
+- if any platform of any flavor fails, nothing at all is published;
 - a per-arch image already under its SHA tag is reused (no rebuild, no push) only when its
   revision label is this very commit, and only after it passes the smoke test again (a
   container start from the pushed image), so a re-run resumes instead of replacing what
@@ -16,9 +17,9 @@ here, once:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import anyio
 
@@ -104,20 +105,6 @@ class PlatformResult:
     replaced: str | None = None  # the digest `force` replaced under the tag
 
 
-async def publish_platform(
-    backend: Backend[Image], spec: ReleaseSpec, platform: Platform, *, force: bool = False
-) -> PlatformResult:
-    """Build, smoke-test and push one platform to its SHA tag (or re-test and reuse it)."""
-    tag = spec.tags.sha_arch[platform]
-    held = (await _survey(backend, spec, [platform], force=force))[platform]
-    reuse = None if force else held
-    image = await _tested_image(backend, platform, reuse)
-    if reuse is not None:
-        return PlatformResult(str(platform), tag, reuse.digest, reused=True)
-    digest = await backend.publish(image, platform, tag)
-    return PlatformResult(str(platform), tag, digest, reused=False, replaced=_old(held, digest))
-
-
 def _problem(held: Held, spec: ReleaseSpec, platform: Platform) -> str | None:
     """Why the image under a per-arch tag may not be reused, or None if it may."""
     if held.config is None:
@@ -172,6 +159,24 @@ async def _tested_image(backend: Backend[Image], platform: Platform, reuse: Held
     return image
 
 
+@dataclass(frozen=True)
+class FlavorJob(Generic[Image]):
+    """One flavor of a release: its backend (Dockerfile target, smoke command), its spec
+    (tags) and how to merge it once every image of every flavor is published."""
+
+    name: str
+    backend: Backend[Image]
+    spec: ReleaseSpec
+    merge: Callable[[], Awaitable[ReleaseReport]] | None  # None: publish only
+
+
+@dataclass(frozen=True)
+class FlavorOutcome:
+    name: str
+    images: list[PlatformResult]
+    report: ReleaseReport | None  # None in a dry run, or for a job without a merge
+
+
 async def release(
     backend: Backend[Image],
     spec: ReleaseSpec,
@@ -180,51 +185,73 @@ async def release(
     force: bool = False,
     dry_run: bool = False,
 ) -> tuple[list[PlatformResult], ReleaseReport | None]:
-    """All platforms built (or pulled) and tested concurrently, then published, then merged."""
-    platforms = list(spec.tags.sha_arch)
-    held = await _survey(backend, spec, platforms, force=force)
-    reuse = {p: h for p, h in held.items() if h is not None and not force}
+    """One flavor: `release_flavors` with a single job."""
+    job = FlavorJob(spec.flavor, backend, spec, merge)
+    (done,) = await release_flavors([job], force=force, dry_run=dry_run)
+    return done.images, done.report
 
-    built: dict[Platform, Image] = {}
+
+async def release_flavors(
+    jobs: Sequence[FlavorJob[Image]], *, force: bool = False, dry_run: bool = False
+) -> list[FlavorOutcome]:
+    """Every flavor x platform built (or pulled) and tested concurrently; only when all
+    passed, every new image is published, then each flavor is merged, in the given order."""
+    helds = [
+        await _survey(job.backend, job.spec, list(job.spec.tags.sha_arch), force=force)
+        for job in jobs
+    ]
+    reuses = [{p: h for p, h in held.items() if h is not None and not force} for held in helds]
+    work = [(i, p) for i, job in enumerate(jobs) for p in job.spec.tags.sha_arch]
+
+    def key(i: int, platform: Platform) -> str:
+        return str(platform) if len(jobs) == 1 else f"{jobs[i].name} {platform}"
+
+    built: dict[tuple[int, Platform], Image] = {}
     failures: dict[str, str] = {}
     crashed: list[PlatformError] = []
 
     async with anyio.create_task_group() as group:
 
-        async def build_and_test(platform: Platform) -> None:
+        async def build_and_test(i: int, platform: Platform) -> None:
             try:
-                built[platform] = await _tested_image(backend, platform, reuse.get(platform))
+                built[i, platform] = await _tested_image(
+                    jobs[i].backend, platform, reuses[i].get(platform)
+                )
             except ReleaseError as exc:
-                failures[str(platform)] = str(exc)
+                failures[key(i, platform)] = str(exc)
             except Exception as exc:  # e.g. a QueryError reading stdout: stop everything
                 crashed.append(PlatformError(platform, exc))
                 group.cancel_scope.cancel()
 
-        for platform in platforms:
-            group.start_soon(build_and_test, platform)
+        for i, platform in work:
+            group.start_soon(build_and_test, i, platform)
     if crashed:
         raise crashed[0] from crashed[0].error
     if failures:
         raise BuildFailed(failures)
 
-    results = {
-        p: PlatformResult(str(p), spec.tags.sha_arch[p], h.digest, reused=True)
+    results: dict[tuple[int, Platform], PlatformResult] = {
+        (i, p): PlatformResult(str(p), jobs[i].spec.tags.sha_arch[p], h.digest, reused=True)
+        for i, reuse in enumerate(reuses)
         for p, h in reuse.items()
     }
-    to_push = [p for p in platforms if p not in reuse]
-    if dry_run:
-        results |= {
-            p: PlatformResult(str(p), spec.tags.sha_arch[p], None, reused=False) for p in to_push
-        }
-        return [results[p] for p in platforms], None
+    to_push = [(i, p) for i, p in work if p not in reuses[i]]
 
-    async def publish(platform: Platform) -> PlatformResult:
-        tag = spec.tags.sha_arch[platform]
-        digest = await backend.publish(built[platform], platform, tag)
+    async def publish(item: tuple[int, Platform]) -> PlatformResult:
+        i, platform = item
+        tag = jobs[i].spec.tags.sha_arch[platform]
+        if dry_run:
+            return PlatformResult(str(platform), tag, None, reused=False)
+        digest = await jobs[i].backend.publish(built[item], platform, tag)
         return PlatformResult(
-            str(platform), tag, digest, reused=False, replaced=_old(held[platform], digest)
+            str(platform), tag, digest, reused=False, replaced=_old(helds[i][platform], digest)
         )
 
-    # Every image passed its smoke test: push the new ones together.
+    # Every image of every flavor passed its smoke test: push the new ones together.
     results |= dict(zip(to_push, await map_concurrently(publish, to_push), strict=True))
-    return [results[p] for p in platforms], await merge()
+    outcomes = []
+    for i, job in enumerate(jobs):
+        images = [results[i, p] for p in job.spec.tags.sha_arch]
+        merged = None if dry_run or job.merge is None else await job.merge()
+        outcomes.append(FlavorOutcome(job.name, images, merged))
+    return outcomes
