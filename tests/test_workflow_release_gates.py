@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from support.actions_runner import git, run_caller
-from support.caller_runs import assert_agree, calls_of, derived_caller
+from support.caller_runs import OPS, assert_agree, calls_of, derived_caller, ops_repository
 from support.workflows import SAAS, SELFHOST
 
 # --- prereleases ----------------------------------------------------------------------------
@@ -35,7 +35,12 @@ def test_a_beta_is_published_when_asked_and_never_told_to_move_a_floating_tag(
 ) -> None:
     caller = derived_caller(tmp_path, SAAS, **{"publish-prereleases": True})
     run = run_caller(
-        caller, repo, tmp_path, dispatch={"tag": "v1.0.0-beta.1"}, stand_ins=("colima", "docker")
+        caller,
+        repo,
+        tmp_path,
+        dispatch={"tag": "v1.0.0-beta.1"},
+        stand_ins=("colima", "docker"),
+        repositories={OPS: ops_repository(tmp_path)},
     )
     assert run.job("resolve").outputs["publish"] == "true"
     merges = calls_of(run, "merge")

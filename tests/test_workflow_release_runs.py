@@ -87,9 +87,10 @@ def test_the_module_and_the_preflight_install_use_the_callers_one_pin(
 ) -> None:
     run = release_run(SAAS, repo, tmp_path)
     assert run.job("pin").outputs["module"] == MODULE
-    assert run.installs == ["git+https://github.com/OWNER/release-pipeline@" + "0" * 40]
+    # resolve's (preflight) and deploy's (pin) installs: both from the one pin
+    assert run.installs == ["git+https://github.com/OWNER/release-pipeline@" + "0" * 40] * 2
     assert {parse_call(argv).module for argv in run.calls} == {MODULE}
-    (preflight,) = [c for c in run.tool_calls if c[0] == "release-pipeline"]
+    preflight, _pin = [c for c in run.tool_calls if c[0] == "release-pipeline"]
     assert preflight == [
         "release-pipeline",
         "preflight",

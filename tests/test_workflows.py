@@ -74,6 +74,7 @@ CALL = re.compile(
 )
 REUSABLE_WORKFLOWS = [RELEASE, ROLLBACK]
 TAGS_GROUP = "release-pipeline-tags-${{ inputs.image }}"
+OPS_GROUP = "release-pipeline-ops-${{ inputs.ops-repository }}"
 TOKEN = re.compile(r"secrets\.|github\.token")
 # What each job may do; jobs without an entry inherit the top level's `contents: read`.
 JOB_PERMISSIONS = {
@@ -89,6 +90,8 @@ JOB_PERMISSIONS = {
         "attestations": "write",
     },
     (ROLLBACK, "rollback"): {"contents": "read", "packages": "write"},
+    (RELEASE, "deploy"): {"contents": "read", "packages": "read"},
+    (ROLLBACK, "deploy"): {"contents": "read", "packages": "read"},
 }
 
 
@@ -173,7 +176,7 @@ def test_actionlint_rejects_a_broken_workflow(tmp_path: Path) -> None:
     """The lint is not vacuous: each planted mistake is reported, shell ones included."""
     text = RELEASE.read_text()
     broken = text.replace("needs: [pin, resolve, publish]", "needs: [pin, resolve, publsh]")
-    broken = broken.replace('echo "digests=$digests" >>', "echo digests=$digests >>")
+    broken = broken.replace('echo "digests=$digests"', "echo digests=$digests")
     broken = broken.replace("outputs.registry }}", "outputs.registyr }}")
     assert broken.count("\n") == text.count("\n") and broken != text
     target = tmp_path / "release.yml"
@@ -311,19 +314,39 @@ def test_the_token_reaches_only_dagger_calls_and_the_registry_login() -> None:
             if not TOKEN.search(value):
                 continue
             if workflow in CALLERS:
-                # Handed on only as the reusable workflow's secret input.
-                assert path[2:] == ("secrets", "registry-token"), (workflow, path)
-                assert value == "${{ secrets.GITHUB_TOKEN }}"
+                # Handed on only as the reusable workflow's secret inputs.
+                assert path[2] == "secrets", (workflow, path)
+                assert (path[3], value) in {
+                    ("registry-token", "${{ secrets.GITHUB_TOKEN }}"),
+                    ("ops-token", "${{ secrets.OPS_REPO_TOKEN }}"),
+                }, (workflow, path)
                 continue
             assert path[0] == "jobs" and path[2] == "steps", (workflow, path)
             step = wf["jobs"][path[1]]["steps"][path[3]]
+            if "ops-token" in value:
+                # The ops token: checked to be set, then only the ops checkout and the step
+                # that pushes and opens the pull request see it.
+                assert path[1] == "deploy", (workflow, path)
+                assert path[4:] in {
+                    ("env", "OPS_TOKEN_SET"),
+                    ("with", "token"),
+                    ("env", "GH_TOKEN"),
+                }, (workflow, path)
+                if path[4:] == ("env", "OPS_TOKEN_SET"):
+                    assert value == "${{ secrets.ops-token != '' }}"
+                if path[4:] == ("with", "token"):
+                    assert uses(step, "actions/checkout")
+                continue
             if path[4:] == ("with", "password"):
                 assert uses(step, "docker/login-action"), path
             else:
-                # jobs.<job>.steps.<i>.env.REGISTRY_PASSWORD, used as env://REGISTRY_PASSWORD
+                # jobs.<job>.steps.<i>.env.REGISTRY_PASSWORD, read by `dagger call` as
+                # env://REGISTRY_PASSWORD or by the CLI from its environment
                 assert path[4:] == ("env", "REGISTRY_PASSWORD"), (workflow, path)
-                assert "dagger call" in step["run"]
-                assert "--password=env://REGISTRY_PASSWORD" in step["run"]
+                if "dagger call" in step["run"]:
+                    assert "--password=env://REGISTRY_PASSWORD" in step["run"]
+                else:
+                    assert "release-pipeline pin " in step["run"], (workflow, path)
 
 
 @pytest.mark.parametrize("workflow", REUSABLE_WORKFLOWS, ids=lambda p: p.name)
@@ -334,10 +357,15 @@ def test_the_token_is_a_secret_input(workflow: Path) -> None:
         "registry-token": {
             "description": call["secrets"]["registry-token"]["description"],
             "required": True,
-        }
+        },
+        # optional: only the deploy job needs it, and it fails naming it when it is missing
+        "ops-token": {
+            "description": call["secrets"]["ops-token"]["description"],
+            "required": False,
+        },
     }
     used = set(re.findall(r"secrets\.([\w-]+)", workflow.read_text()))
-    assert used == {"registry-token"}
+    assert used == {"registry-token", "ops-token"}
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: str(p.relative_to(ROOT)))
@@ -367,9 +395,16 @@ def test_release_and_rollback_share_one_tag_writing_group(
         for name, job in wf["jobs"].items()
         if "concurrency" in job
     }
-    assert set(grouped) == {("release", "merge"), ("rollback", "rollback")}
-    for conc in grouped.values():
-        assert conc == {"group": TAGS_GROUP, "cancel-in-progress": False}
+    assert set(grouped) == {
+        ("release", "merge"),
+        ("rollback", "rollback"),
+        ("release", "deploy"),
+        ("rollback", "deploy"),
+    }
+    for (_, name), conc in grouped.items():
+        # Pins of one ops repository queue behind each other as tag writes do.
+        group = OPS_GROUP if name == "deploy" else TAGS_GROUP
+        assert conc == {"group": group, "cancel-in-progress": False}
     # A matrix job in the group would queue against itself, and GitHub drops all but one
     # pending job per group.
     assert "strategy" not in release["jobs"]["merge"]

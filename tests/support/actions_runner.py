@@ -5,9 +5,11 @@ git repository, jobs in order, matrix jobs once per entry, `if:` conditions, job
 
 - `${{ }}` expressions: tests/support/expressions.py, a small evaluator for the forms used
   (context paths, literals, `||`, `==`, `!=`, `fromJSON(...)[...]`);
-- the actions: `actions/checkout` becomes `git checkout --detach REF` in the scratch repository;
+- the actions: `actions/checkout` becomes `git checkout --detach REF` in the scratch repository,
+  or, for another `repository:`, a clone of the local repository the test stands in for it;
   the Dagger CLI install, the registry login, attestation and the cosign install do nothing;
-  `dagger` and `cosign` are recorders on PATH (tests/support/workflows.py, FAKE_DAGGER);
+  `dagger` and `cosign` are recorders on PATH (tests/support/workflows.py, FAKE_DAGGER), and so
+  is `gh` (it answers `pr create` with a pull request URL);
 - the step that pip-installs release-pipeline from the pinned commit (no network here) puts a
   `release-pipeline` on PATH instead: the real CLI from this checkout, or a recorder;
 - the OIDC token endpoint: a loopback HTTP server handing out a JWT whose job_workflow_ref and
@@ -20,6 +22,7 @@ import base64
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -32,9 +35,11 @@ from typing import Any
 
 from support.expressions import as_env, substitute
 from support.fixture_repo import copy_fixture
+from support.stand_ins import GH_TOOL, REAL_TOOL, RECORD_TOOL
 from support.workflows import FAKE_DAGGER, REUSABLE, ROOT, load, parse_outputs, triggers
 
 CANARY_TOKEN = "canary-token-5f1d"
+OPS_CANARY_TOKEN = "ops-canary-token-93c0"  # the callers' secrets.OPS_REPO_TOKEN
 ACTOR = "octo[bot]"
 REPOSITORY = "TestPlanIt/testplanit"
 OIDC_REQUEST_TOKEN = "oidc-request-token-77aa"
@@ -112,6 +117,8 @@ class Run:
     jobs: dict[str, list[JobRun]]
     tool_calls: list[list[str]]  # [command, *argv] of every stood-in command, in order
     installs: list[str]  # what the install step would have pip-installed
+    # OWNER/NAME -> the local repository a checkout of it clones
+    repositories: dict[str, Path] = field(default_factory=dict)
 
     def job(self, name: str) -> JobRun:
         (only,) = self.jobs[name]
@@ -138,7 +145,10 @@ def call_inputs(caller: dict[str, Any], dispatch: dict[str, str]) -> tuple[dict[
     uses, job = _uses(caller)
     reusable = load(REUSABLE / uses.split("@")[0].rsplit("/", 1)[1])
     declared = triggers(reusable)["workflow_call"]
-    ctx = {"inputs": dispatch, "secrets": {"GITHUB_TOKEN": CANARY_TOKEN}}
+    ctx = {
+        "inputs": dispatch,
+        "secrets": {"GITHUB_TOKEN": CANARY_TOKEN, "OPS_REPO_TOKEN": OPS_CANARY_TOKEN},
+    }
     given = {k: substitute(v, ctx) for k, v in job.get("with", {}).items()}
     inputs = {k: given.get(k, spec.get("default")) for k, spec in declared["inputs"].items()}
     secrets = {k: substitute(v, ctx) for k, v in job.get("secrets", {}).items()}
@@ -167,9 +177,11 @@ def run_caller(
     real_preflight: bool = False,
     extra_env: dict[str, str] | None = None,
     stand_ins: tuple[str, ...] = (),
+    repositories: dict[str, Path] | None = None,
 ) -> Run:
     """Run the caller's reusable workflow for a tag push (ref_name) or a dispatch (dispatch).
-    `stand_ins` names commands (colima, docker) replaced by recorders in Run.tool_calls."""
+    `stand_ins` names commands (colima, docker) replaced by recorders in Run.tool_calls;
+    `repositories` maps another repository a job checks out to a local one."""
     caller = load(caller_path)
     dispatch = dispatch or {}
     received, reusable = call_inputs(caller, dispatch)
@@ -186,6 +198,7 @@ def run_caller(
     tools.write_text("")
     for tool in ("cosign", *stand_ins):
         (bin_dir / tool).write_text(RECORD_TOOL.format(python=sys.executable, log=str(tools)))
+    (bin_dir / "gh").write_text(GH_TOOL.format(python=sys.executable, log=str(tools)))
     for f in bin_dir.iterdir():
         f.chmod(0o755)
     github = {
@@ -197,7 +210,7 @@ def run_caller(
         "event_name": "workflow_dispatch" if dispatch else "push",
     }
     base = {"github": github, **received}
-    run = Run(caller, reusable, received["inputs"], {}, [], [])
+    run = Run(caller, reusable, received["inputs"], {}, [], [], dict(repositories or {}))
     with oidc_server(claims) as oidc_url:
         for name, job in reusable["jobs"].items():
             needs = [job["needs"]] if isinstance(job.get("needs"), str) else job.get("needs", [])
@@ -229,21 +242,6 @@ def run_caller(
             run.jobs[name] = runs
     run.tool_calls = [json.loads(line) for line in tools.read_text().splitlines()]
     return run
-
-
-# A recorder for any other command (release-pipeline, colima, docker): logs its name and argv.
-RECORD_TOOL = """#!{python}
-import json, os, sys
-with open({log!r}, "a") as f:
-    f.write(json.dumps([os.path.basename(sys.argv[0]), *sys.argv[1:]]) + "\\n")
-"""
-REAL_TOOL = """#!{python}
-import json, os, sys
-with open({log!r}, "a") as f:
-    f.write(json.dumps([os.path.basename(sys.argv[0]), *sys.argv[1:]]) + "\\n")
-os.environ["PYTHONPATH"] = {src!r}
-os.execv(sys.executable, [sys.executable, "-m", "release_pipeline", *sys.argv[1:]])
-"""
 
 
 def _run_job(
@@ -285,7 +283,7 @@ def _run_job(
         step_env = {k: as_env(substitute(v, ctx)) for k, v in step.get("env", {}).items()}
         env = {**ctx["env"], **step_env}
         if "uses" in step:
-            status, text = _action(step, ctx, repo)
+            status, text = _action(step, ctx, repo, run.repositories)
         elif step_name.startswith("Install release-pipeline"):
             run.installs.append(f"git+https://github.com/{env['REPOSITORY']}@{env['MODULE_SHA']}")
             body = REAL_TOOL if real_preflight else RECORD_TOOL
@@ -341,13 +339,22 @@ def _run_job(
     return result
 
 
-def _action(step: dict[str, Any], ctx: dict[str, Any], repo: Path) -> tuple[str, str]:
+def _action(
+    step: dict[str, Any], ctx: dict[str, Any], repo: Path, repositories: dict[str, Path]
+) -> tuple[str, str]:
     action = str(step["uses"]).split("@")[0]
     with_ = {k: substitute(v, ctx) for k, v in step.get("with", {}).items()}
     if action == "actions/checkout":
         assert with_.get("persist-credentials") is False
+        if "repository" in with_:
+            source = repositories[str(with_["repository"])]
+            # a fresh clone, as every job's workspace is
+            shutil.rmtree(repo / with_["path"], ignore_errors=True)
+            argv = ["git", "clone", "-q", str(source), str(repo / with_["path"])]
+        else:
+            argv = ["git", "checkout", "-q", "--detach", str(with_["ref"])]
         done = subprocess.run(
-            ["git", "checkout", "-q", "--detach", str(with_["ref"])],
+            argv,
             cwd=repo,
             capture_output=True,
             text=True,

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from support.actions_runner import CANARY_TOKEN, Run, run_caller
+from support.actions_runner import CANARY_TOKEN, OPS_CANARY_TOKEN, Run, git, run_caller
 from support.registration import registration
 from support.workflows import DaggerCall, disagreements, load, parse_call
 
@@ -24,9 +24,45 @@ MODULE = "github.com/OWNER/release-pipeline@" + "0" * 40
 """The module pin of the example callers (a placeholder commit)."""
 
 
+OPS = "TestPlanIt/private-ops"
+"""The SaaS callers' ops repository; tests stand a bare repository from ops_repository() in."""
+
+WORKERS_DEPLOYMENT = """\
+# The shared worker pool of every tenant.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: multitenant-workers
+  namespace: testplanit
+spec:
+  template:
+    spec:
+      serviceAccountName: multitenant-workers
+      containers:
+        - name: workers
+          image: ghcr.io/testplanit/testplanit:latest-workers
+"""
+
+
+def ops_repository(tmp_path: Path) -> Path:
+    """A bare repository like TestPlanIt's ops repository: `main` with the workers Deployment
+    under k8s/ naming the floating tag, as it did on 2026-04-22."""
+    work = tmp_path / "ops-work"
+    (work / "k8s").mkdir(parents=True)
+    (work / "k8s" / "multitenant-workers.yaml").write_text(WORKERS_DEPLOYMENT)
+    git(work, "init", "-q", "-b", "main")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "workers")
+    bare = tmp_path / "ops.git"
+    git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
+    return bare
+
+
 def release_run(caller: Path, repo: Path, tmp_path: Path, tag: str = "v0.22.8", **kw: Any) -> Run:
+    if "repositories" not in kw:
+        kw["repositories"] = {OPS: ops_repository(tmp_path)}
     run = run_caller(caller, repo, tmp_path, ref_name=tag, stand_ins=("colima", "docker"), **kw)
-    assert CANARY_TOKEN not in run.text
+    assert CANARY_TOKEN not in run.text and OPS_CANARY_TOKEN not in run.text
     return run
 
 

@@ -1,5 +1,5 @@
 """The `${{ }}` expressions the reusable workflows and their callers use, evaluated the way GitHub
-would for those forms only: context paths, string and number literals, `||`, `==`, `!=`, and
+would for those forms only: context paths, string and number literals, `||`, `&&`, `==`, `!=`, and
 `fromJSON(...)[...]`. Enough for tests/support/actions_runner.py; anything else fails loudly.
 """
 
@@ -69,17 +69,30 @@ def evaluate(expression: str, ctx: dict[str, Any]) -> Any:
             return equal if op == "==" else not equal
         return left
 
-    def disjunction() -> Any:
+    def conjunction() -> Any:
         value = comparison()
-        while tokens and tokens[0] == "||":
+        while tokens and tokens[0] == "&&":
             tokens.pop(0)
             other = comparison()
-            value = value if value not in ("", None, False, 0) else other
+            value = other if truthy(value) else value
+        return value
+
+    def disjunction() -> Any:
+        value = conjunction()
+        while tokens and tokens[0] == "||":
+            tokens.pop(0)
+            other = conjunction()
+            value = value if truthy(value) else other
         return value
 
     result = disjunction()
     assert not tokens, f"unread {tokens} in {expression!r}"
     return result
+
+
+def truthy(value: Any) -> bool:
+    """GitHub's falsy values: false, 0, '' and null."""
+    return value not in ("", None, False, 0)
 
 
 def substitute(value: Any, ctx: dict[str, Any]) -> Any:

@@ -136,7 +136,11 @@ if function == "publish-platform" and flag("--flavors") is not None:
 elif function == "publish-platform":
     print(digest)
 elif function in ("merge", "release"):
-    print(json.dumps({{"index_digest": digest, "pinned": image + "@" + digest}}))
+    # The floating tag holds the release unless FAKE_DAGGER_OLDER (a hotfix of an older line).
+    flavor = next((w.split("=", 1)[1] for w in argv if w.startswith("--flavor=")), "")
+    floating = "latest" + ("-" + flavor if flavor else "")
+    tags = {{}} if os.environ.get("FAKE_DAGGER_OLDER") else {{floating: digest}}
+    print(json.dumps({{"index_digest": digest, "pinned": image + "@" + digest, "tags": tags}}))
 elif function == "status":
     print(json.dumps({{"latest": {{"tag": "latest", "digest": digest}}, "versions": []}}))
 elif function == "promote":
