@@ -35,12 +35,14 @@ from release_pipeline.rules.inputs import (
     ImageRef,
     parse_source_url,
 )
-from release_pipeline.rules.specs import promote_spec, release_spec, status_spec
+from release_pipeline.rules.specs import pin_spec, promote_spec, release_spec, status_spec
 from release_pipeline.rules.tags import TagScheme
 from release_pipeline.rules.versions import Version
+from release_pipeline.verbs.pin import pin
+from release_pipeline.verbs.pin_tree import LocalManifests
 from release_pipeline.verbs.promote import promote
 from release_pipeline.verbs.release import merge, plan
-from release_pipeline.verbs.report import PromoteReport, ReleaseReport, StatusReport
+from release_pipeline.verbs.report import PinReport, PromoteReport, ReleaseReport, StatusReport
 from release_pipeline.verbs.status import status
 
 PASSWORD_ENV = "REGISTRY_PASSWORD"  # noqa: S105 - the variable name, not a password
@@ -51,10 +53,11 @@ exit codes:
   0  done
   1  failed: the registry refused or could not be reached, a tag would be overwritten
      without --force, an image is not what its tag claims; status: found no version
-     and no floating tag of the flavor (a misspelled --image or --flavor)
+     and no floating tag of the flavor (a misspelled --image or --flavor); pin: a
+     manifest it cannot edit (nothing written); pin --check: a reference not pinned
   2  invalid input or an unknown flag: nothing was sent to the registry"""
 
-Report = ReleaseReport | PromoteReport | StatusReport
+Report = ReleaseReport | PromoteReport | StatusReport | PinReport
 Runner = Callable[[argparse.Namespace, Credentials | None], Awaitable[Report]]
 # Verbs register on this; typed for plain ArgumentParsers, so a module adding its own verb
 # (`add_X_parser(verbs)`) needs nothing from here. Each verb is a `Parser` all the same:
@@ -212,12 +215,43 @@ def add_status(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     verb.add_argument("--limit", default="20", help="versions shown, newest first (default 20)")
 
 
+def add_pin(verbs: Verbs, common: argparse.ArgumentParser) -> None:
+    verb = add_verb(
+        verbs,
+        common,
+        "pin",
+        "rewrite every reference to the flavor's image in deployment manifests to "
+        "IMAGE@sha256:DIGEST of a release",
+        f"{PROG} pin --image ghcr.io/org/app --version 0.22.7 --manifests k8s/",
+        run_pin,
+    )
+    verb.add_argument("--manifests", required=True, help="directory of manifests to edit")
+    verb.add_argument("--version", help="the release to pin (this flavor's)")
+    verb.add_argument("--digest", help="sha256:DIGEST of a live release of this flavor")
+    verb.add_argument(
+        "--helm-keys",
+        help="values keys naming the image: KEY (the whole reference) or "
+        "REPOSITORY,TAG,DIGEST (e.g. image.repository,image.tag,image.digest)",
+    )
+    verb.add_argument(
+        "--force", action="store_true", help="pin a yanked, prerelease or unreleased digest"
+    )
+    mode = verb.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 naming each reference not pinned to the release "
+        "(no --version/--digest: the one latest-FLAVOR holds)",
+    )
+
+
 def add_preflight(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     """`preflight` reads a local checkout, no registry: it takes none of the common flags."""
     add_preflight_parser(verbs)
 
 
-VERBS = (add_merge, add_plan, add_promote, add_status, add_preflight)
+VERBS = (add_merge, add_plan, add_promote, add_status, add_pin, add_preflight)
 
 
 def add_scheme_flag(parser: argparse.ArgumentParser) -> None:
@@ -334,6 +368,17 @@ async def run_status(args: argparse.Namespace, credentials: Credentials | None) 
         return await status(spec, client)
 
 
+async def run_pin(args: argparse.Namespace, credentials: Credentials | None) -> Report:
+    spec = pin_spec(
+        args.image, args.flavor, args.version, args.digest, args.helm_keys, check=args.check
+    )
+    tree = LocalManifests.at(args.manifests)
+    async with client_for(args, spec.image, credentials, push=False) as client:
+        return await pin(
+            spec, client, tree, dry_run=args.dry_run, check=args.check, force=args.force
+        )
+
+
 async def execute(args: argparse.Namespace, password: str | None) -> Report:
     """Validate everything, then run one verb. Raises InvalidInput before any request."""
     if password and not args.username:
@@ -400,6 +445,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     if nothing is not None:
         print(f"{PROG}: {nothing}", file=sys.stderr)
         return EXIT_FAILED
+    if isinstance(report, PinReport) and report.check and report.changes:
+        return EXIT_FAILED  # drift: the table names every reference not pinned
     return EXIT_OK
 
 

@@ -22,7 +22,7 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from release_pipeline.verbs.report import PromoteReport, ReleaseReport, StatusReport
+from release_pipeline.verbs.report import PinReport, PromoteReport, ReleaseReport, StatusReport
 
 WIDTH = 100
 SHORT_HEX = 12
@@ -73,8 +73,12 @@ class Style:
         return [self.paint(label, tone) + first[len(label) :], *rest]
 
 
-def render(report: ReleaseReport | PromoteReport | StatusReport, style: Style) -> str:
-    if isinstance(report, ReleaseReport):
+def render(report: ReleaseReport | PromoteReport | StatusReport | PinReport, style: Style) -> str:
+    if isinstance(report, PinReport):
+        from release_pipeline.cli.render_pin import pin_text  # it lays out with this module
+
+        lines = pin_text(report, style)
+    elif isinstance(report, ReleaseReport):
         lines = release_text(report, style)
     elif isinstance(report, PromoteReport):
         lines = promote_text(report, style)
@@ -90,7 +94,7 @@ def render(report: ReleaseReport | PromoteReport | StatusReport, style: Style) -
 
 def release_text(report: ReleaseReport, style: Style) -> list[str]:
     dry = report.dry_run
-    lines = _banner(dry, style)
+    lines = banner(dry, style)
     lines += style.note(
         f"{report.image} {report.version} ({_flavor(report.flavor)}, {report.sha[:8]})"
     )
@@ -108,7 +112,7 @@ def release_text(report: ReleaseReport, style: Style) -> list[str]:
         for tag in report.written
         if tag not in report.tags
     ]
-    lines += _grid(("TAG", "DIGEST", "STATE"), rows, style)
+    lines += grid(("TAG", "DIGEST", "STATE"), rows, style)
     lines += style.note(f"pinned: {style.ref(report.image, report.index_digest)}")
     lines += style.note(f"latest: {report.latest_reason}")
     if report.revision_unverified:
@@ -121,7 +125,7 @@ def release_text(report: ReleaseReport, style: Style) -> list[str]:
 
 def promote_text(report: PromoteReport, style: Style) -> list[str]:
     dry, tag = report.dry_run, report.tag
-    lines = _banner(dry, style)
+    lines = banner(dry, style)
     lines += style.note(f"{report.image}: {tag} <- {report.source}")
     # Where the floating tag pointed before and after, what was restored and what was
     # released meanwhile: fields `promote` adds to its report (branch "rollback"); each
@@ -141,7 +145,7 @@ def promote_text(report: PromoteReport, style: Style) -> list[str]:
         else:
             rows.append(((written, style.digest(digest), _wrote(dry)), "good"))
     if rows:
-        lines += _grid(("TAG", "DIGEST", "STATE"), rows, style)
+        lines += grid(("TAG", "DIGEST", "STATE"), rows, style)
     if tag not in report.written:
         held = _pointed(style, report.version, report.digest)
         lines += style.note(f"{tag} already points at {held}: not written")
@@ -186,7 +190,7 @@ def status_text(report: StatusReport, style: Style) -> list[str]:
         )
         rows.append((cells, "bad" if v.yanked else "good" if v.live else None))
     header = ("  ", "VERSION", "DIGEST", "REVISION", "CREATED", "STATE")
-    lines += _grid(header, rows, style, gap=" ")
+    lines += grid(header, rows, style, gap=" ")
     candidates = ", ".join(report.rollback_candidates) or "none"
     lines += style.note(f"rollback candidates (newest first): {candidates}")
     return lines
@@ -195,9 +199,7 @@ def status_text(report: StatusReport, style: Style) -> list[str]:
 Row = tuple[Sequence[str], str | None]  # cells, and the tone of the last one
 
 
-def _grid(
-    header: Sequence[str], rows: Sequence[Row], style: Style, *, gap: str = "  "
-) -> list[str]:
+def grid(header: Sequence[str], rows: Sequence[Row], style: Style, *, gap: str = "  ") -> list[str]:
     """Rows under a header, indented by two, columns padded to their widest cell; `gap`
     follows the first column. Color goes on the last column after padding, so escape
     codes never shift alignment."""
@@ -218,7 +220,7 @@ def _change(style: Style, old: str, new: str) -> str:
     return f"{style.digest(old)} -> {style.digest(new)}"
 
 
-def _banner(dry_run: bool, style: Style) -> list[str]:
+def banner(dry_run: bool, style: Style) -> list[str]:
     return [style.paint(DRY_RUN_BANNER, "strong")] if dry_run else []
 
 

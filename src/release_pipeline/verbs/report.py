@@ -99,3 +99,35 @@ class StatusReport(BaseModel):
     latest: LatestStatus
     versions: list[VersionStatus]  # newest first (SemVer precedence), at most `limit`
     rollback_candidates: list[str]  # live versions older than latest's, newest first
+
+
+class PinSite(BaseModel):
+    """One reference to the image in the manifests."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str  # relative to the manifests directory, '/'-separated
+    line: int
+    kind: str  # container, kustomize (an images: entry) or helm (values keys)
+    old: str  # the reference as the file has it
+    new: str  # the pinned reference (left alone: the same as old)
+
+
+class PinReport(BaseModel):
+    """What `pin` changed (dry run: would change; check: what is not pinned)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    image: str
+    flavor: str
+    version: str | None  # the release pinned, when the digest is one
+    digest: str
+    pinned: str  # image@digest: what every reference of the flavor now names
+    forced: str | None = None  # why only --force let this digest be pinned
+    changes: list[PinSite] = []  # references edited (check: not pinned to the release)
+    unchanged: list[PinSite] = []  # references already pinned to it
+    skipped: list[PinSite] = []  # references of the image left alone: another flavor
+    written: list[str] = []  # files written (dry run and check: none)
+    dry_run: bool = False
+    check: bool = False
+    diff: str = ""  # the unified diff (dry run only)
