@@ -38,6 +38,7 @@ _TEMPLATE_PATHS = {
     "Job": ("spec", "template", "spec"),
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
+MAX_ALIAS_NODES = 10_000  # followed behind an alias on a container's path
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 SiteKind = Literal["container", "kustomize", "helm"]
 
@@ -139,19 +140,24 @@ def _at(node: Node | None, keys: Iterable[str]) -> Node | None:
     return node
 
 
-def _names(node: Node | None, image: str) -> bool:
-    """Whether an aliased subtree mentions the image at all (then it cannot be pinned)."""
-    budget = [10_000]
-
-    def walk(n: Node | None) -> bool:
-        budget[0] -= 1
-        if budget[0] < 0 or n is None or isinstance(n, Alias):
-            return False
-        if isinstance(n, Scalar):
-            return n.value.startswith(image)
-        return any(walk(c) for c in n.children)
-
-    return walk(node)
+def _names(parsed: Parsed, node: Node | None, image: str) -> bool:
+    """Whether an aliased subtree may mention the image (then it cannot be pinned): aliases
+    inside it are followed, up to `MAX_ALIAS_NODES` nodes (a billion-laughs file would
+    expand past any memory), and beyond that counted as naming it."""
+    budget = MAX_ALIAS_NODES
+    todo = [node]
+    while todo:
+        budget -= 1
+        if budget < 0:
+            return True
+        n = todo.pop()
+        if isinstance(n, Alias):
+            todo.append(parsed.anchors.get(n.name))
+        elif isinstance(n, Scalar) and n.value.startswith(image):
+            return True
+        elif isinstance(n, Collection):
+            todo += n.children
+    return False
 
 
 def _containers(path: str, parsed: Parsed, doc: Collection, image: str) -> list[Site]:
@@ -161,27 +167,32 @@ def _containers(path: str, parsed: Parsed, doc: Collection, image: str) -> list[
         return []
     pod: Node | None = doc
     for key in keys:
-        pod = _at(pod, [key])
-        if isinstance(pod, Alias) and _names(parsed.anchors.get(pod.name), image):
-            raise ManifestRefused(
-                path, pod.line, f"names the image through the alias *{pod.name}: cannot pin it"
-            )
+        pod = _unaliased(path, parsed, _at(pod, [key]), image)
     sites = []
     for list_key in _CONTAINER_LISTS:
-        containers = _at(pod, [list_key])
-        items = containers.children if isinstance(containers, Collection) else []
-        for item in items:
-            if isinstance(item, Alias):
-                if _names(parsed.anchors.get(item.name), image):
-                    raise ManifestRefused(
-                        path, item.line, f"a container is the alias *{item.name}: cannot pin it"
-                    )
-                continue
-            value = _scalar(path, _at(item, ["image"]), "image")
+        containers = _unaliased(path, parsed, _at(pod, [list_key]), image)
+        for item in containers.children if isinstance(containers, Collection) else []:
+            value = _scalar(path, _at(_unaliased(path, parsed, item, image), ["image"]), "image")
             if value is not None and Reference.parse(value.value).name == image:
+                _one_line(path, value, "the image")
                 ref = Reference.parse(value.value)
                 sites.append(Site(path, value.line, "container", ref, value.value, value))
     return sites
+
+
+def _unaliased(path: str, parsed: Parsed, node: Node | None, image: str) -> Node | None:
+    """`node`, unless it is an alias: one that names the image is refused (editing the
+    anchor would change its other uses too), any other holds nothing to pin."""
+    if not isinstance(node, Alias):
+        return node
+    if _names(parsed, node, image):
+        raise ManifestRefused(
+            path,
+            node.line,
+            f"names the image through the alias *{node.name} (or aliases more than "
+            f"{MAX_ALIAS_NODES} nodes): cannot pin it",
+        )
+    return None
 
 
 def _kustomize(path: str, doc: Collection, image: str) -> list[Site]:
