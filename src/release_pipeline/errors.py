@@ -90,3 +90,7 @@ class ManifestRefused(ReleaseError):
         self.path, self.line, self.why = path, line, why
         where = f"{shown(path, 200)}:{line}" if line else shown(path, 200)
         super().__init__(f"{where}: {why} (nothing written)")
+
+
+class PinDrift(ReleaseError):
+    """`pin --check`: a reference of the flavor is not pinned to the release."""

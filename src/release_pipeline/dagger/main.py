@@ -20,6 +20,7 @@ from release_pipeline.dagger.engine import (
     BuildOptions,
     DaggerBackend,
     Destination,
+    DirectoryManifests,
     build_container,
     destination,
     preflight_source,
@@ -37,7 +38,7 @@ from release_pipeline.dagger.release_types import (
 )
 from release_pipeline.dagger.status_types import Status, status_object
 from release_pipeline.dagger.typed import function, object_type, uncached_function
-from release_pipeline.errors import InvalidInput
+from release_pipeline.errors import InvalidInput, PinDrift, shown
 from release_pipeline.rules.inputs import (
     DEFAULT_FLAVOR,
     DEFAULT_PLATFORMS,
@@ -46,8 +47,15 @@ from release_pipeline.rules.inputs import (
     parse_source_url,
 )
 from release_pipeline.rules.labels import image_labels
-from release_pipeline.rules.specs import ReleaseSpec, promote_spec, release_spec, status_spec
+from release_pipeline.rules.specs import (
+    ReleaseSpec,
+    pin_spec,
+    promote_spec,
+    release_spec,
+    status_spec,
+)
 from release_pipeline.verbs import flow, release
+from release_pipeline.verbs.pin import pin as run_pin
 from release_pipeline.verbs.promote import promote as run_promote
 from release_pipeline.verbs.report import ReleaseReport
 from release_pipeline.verbs.status import status as read_status
@@ -250,6 +258,50 @@ class ReleasePipeline:
         dest = await self._destination()
         async with dest.client(push=False) as client:
             return status_object(await read_status(sspec, client))
+
+    @uncached_function
+    async def pin(
+        self,
+        manifests: Annotated[
+            dagger.Directory, Doc("deployment manifests to edit, e.g. --manifests=./k8s")
+        ],
+        version: Annotated[str, Doc("the release to pin, this flavor's (e.g. 0.22.7)")] = "",
+        digest: Annotated[str, Doc("sha256:DIGEST of a live release of this flavor")] = "",
+        helm_keys: Annotated[
+            str,
+            Doc(
+                "Helm values keys naming the image: KEY (the whole reference) or "
+                "REPOSITORY,TAG,DIGEST, e.g. image.repository,image.tag,image.digest"
+            ),
+        ] = "",
+        force: Annotated[bool, Doc("pin a yanked, prerelease or unreleased digest")] = False,
+        check: Annotated[
+            bool,
+            Doc(
+                "edit nothing; fail naming each reference not pinned to the release "
+                "(no version/digest: the one latest-FLAVOR holds)"
+            ),
+        ] = False,
+    ) -> dagger.Directory:
+        """Rewrite every reference to this flavor's image (containers, kustomize images:,
+        Helm values keys) to IMAGE@sha256:DIGEST of a release; returns the edited directory
+        (export it: `pin --manifests=./k8s export --path=./k8s`). Only image fields change."""
+        spec = pin_spec(
+            self._named_image("pin"),
+            self.flavor,
+            version or None,
+            digest or None,
+            helm_keys,
+            check=check,
+        )
+        tree = DirectoryManifests(manifests)
+        dest = await self._destination()
+        async with dest.client(push=False) as client:
+            report = await run_pin(spec, client, tree, check=check, force=force)
+        if check and report.changes:
+            where = ", ".join(f"{shown(s.path, 200)}:{s.line}" for s in report.changes)
+            raise PinDrift(f"not pinned to {report.pinned}: {where}")
+        return tree.directory
 
     @uncached_function
     async def release(
