@@ -215,3 +215,23 @@ def test_kubectl_kustomize_renders_the_digest(
         timeout=60,
     ).stdout
     assert f"image: {ops['image']}:latest\n" in web  # production: untouched
+
+
+def test_a_kustomization_entry_over_two_flavors_is_refused(
+    ops: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kustomize matches images: entries by name: one entry over resources using both
+    flavors would set both to one image, so pin refuses it and says how to fix it."""
+    root, image = ops["root"], ops["image"]
+    (root / "apps/kustomization.yaml").write_text(
+        f"resources: [workers.yaml]\nimages:\n  - name: {image}\n    newTag: latest-workers\n"
+    )
+    before = snapshot(root)
+    code, _, err = pin(capsys, *args(ops, "--version=0.22.7"))
+    assert code == 1
+    assert (
+        f"apps/kustomization.yaml:3: images: entry for {image} would also rewrite "
+        f"apps/workers.yaml:22 ({image}:latest), another flavor" in err
+    )
+    assert "remove the entry, and pin rewrites the resources (nothing written)" in err
+    assert snapshot(root) == before

@@ -93,6 +93,13 @@ async def pin(
                 splices += pins.pin_edits(file.parsed, site, query, release.digest)
         if splices:
             edited[file.path] = splice(file.path, file.text, splices)
+    if not (changes or unchanged):
+        raise ManifestRefused(
+            ".",
+            0,
+            f"names {spec.image} as {_flavor(spec)} nowhere (left alone: "
+            f"{len(skipped)} reference(s) of other flavors; --flavor chooses)",
+        )
     diff = _diff(files, edited) if dry_run else ""
     if not (dry_run or check):
         await tree.write_all({p: t.encode() for p, t in edited.items()})
