@@ -235,3 +235,23 @@ def test_a_kustomization_entry_over_two_flavors_is_refused(
     )
     assert "remove the entry, and pin rewrites the resources (nothing written)" in err
     assert snapshot(root) == before
+
+
+def test_the_registry_side_is_a_listing_and_a_head_per_image(
+    ops: dict[str, Any], proxy_factory: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whatever the number of files: the tag list (the yank rule), a HEAD of the yanked
+    0.22.8 (the rule: a version sharing a yanked index is yanked), a HEAD of 0.22.7."""
+    proxy = proxy_factory(ops["host"])
+    image = f"{proxy.host}/{REPO}"
+    root = ops["root"]
+    write_tree(root, tree(image))
+    code, _, err = pin(capsys, f"--image={image}", f"--manifests={root}", "--version=0.22.7")
+    assert code == 0, err
+    assert sorted(proxy.counted()) == sorted(
+        [
+            ("GET", f"/v2/{REPO}/tags/list?n=1000"),
+            ("HEAD", f"/v2/{REPO}/manifests/0.22.8-workers"),
+            ("HEAD", f"/v2/{REPO}/manifests/0.22.7-workers"),
+        ]
+    )
