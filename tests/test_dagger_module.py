@@ -169,7 +169,7 @@ def test_the_module_registers_every_function_documented_and_registry_calls_uncac
     }
     assert "from" in functions["promote"]["args"]
     assert "dry_run" in functions["promote"]["args"]
-    assert set(functions["status"]["args"]) == {"limit"}
+    assert set(functions["status"]["args"]) == {"limit", "manifests"}
 
 
 RETURNED = {"Report", "PlatformImage", "TagRef", "Promotion", "Status", "VersionInfo", "LatestTag"}

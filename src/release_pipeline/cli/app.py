@@ -213,6 +213,9 @@ def add_status(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         run_status,
     )
     verb.add_argument("--limit", default="20", help="versions shown, newest first (default 20)")
+    verb.add_argument(
+        "--manifests", help="deployment manifests: mark the version they pin as deployed"
+    )
 
 
 def add_pin(verbs: Verbs, common: argparse.ArgumentParser) -> None:
@@ -364,8 +367,9 @@ async def run_promote(args: argparse.Namespace, credentials: Credentials | None)
 
 async def run_status(args: argparse.Namespace, credentials: Credentials | None) -> Report:
     spec = status_spec(args.image, args.flavor, args.limit)
+    tree = LocalManifests.at(args.manifests) if args.manifests else None
     async with client_for(args, spec.image, credentials, push=False) as client:
-        return await status(spec, client)
+        return await status(spec, client, tree)
 
 
 async def run_pin(args: argparse.Namespace, credentials: Credentials | None) -> Report:

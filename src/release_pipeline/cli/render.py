@@ -22,6 +22,7 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from release_pipeline.errors import shown
 from release_pipeline.verbs.report import PinReport, PromoteReport, ReleaseReport, StatusReport
 
 WIDTH = 100
@@ -171,6 +172,8 @@ def status_text(report: StatusReport, style: Style) -> list[str]:
     """One line per version; `->` marks the version the floating tag holds."""
     latest = report.latest
     where = "does not exist" if latest.digest is None else f"-> {latest.version or '?'}"
+    if report.deployed:
+        where += f", the manifests pin {', '.join(_pinned_versions(report))}"
     lines = style.note(f"{report.image} ({_flavor(report.flavor)}): {latest.tag} {where}")
     if latest.digest is not None:
         lines.append(f"  {latest.tag} = {style.ref(report.image, latest.digest)}")
@@ -179,7 +182,8 @@ def status_text(report: StatusReport, style: Style) -> list[str]:
     rows: list[Row] = []
     for v in report.versions:
         yanked = "yanked" if v.yanked_by in (None, v.version) else f"yanked as {v.yanked_by}"
-        state = [s for s, on in (("prerelease", v.prerelease), (yanked, v.yanked)) if on]
+        flags = (("prerelease", v.prerelease), (yanked, v.yanked), ("deployed", v.deployed))
+        state = [s for s, on in flags if on]
         cells = (
             "->" if v.version == latest.version else "",
             v.version,
@@ -193,6 +197,33 @@ def status_text(report: StatusReport, style: Style) -> list[str]:
     lines += grid(header, rows, style, gap=" ")
     candidates = ", ".join(report.rollback_candidates) or "none"
     lines += style.note(f"rollback candidates (newest first): {candidates}")
+    if report.deployed is not None:
+        lines += deployed_text(report, style)
+    return lines
+
+
+def _pinned_versions(report: StatusReport) -> list[str]:
+    refs = report.deployed or []
+    found = sorted({r.version or "?" for r in refs if r.digest}, reverse=True)
+    return found + (["a tag (not pinned)"] if any(r.digest is None for r in refs) else [])
+
+
+def deployed_text(report: StatusReport, style: Style) -> list[str]:
+    """Where the manifests pin each version (`status --manifests`), a yanked one flagged."""
+    refs = report.deployed or []
+    if not refs:
+        return style.note("the manifests name no reference of this flavor")
+    lines: list[str] = []
+    for version in sorted({r.version for r in refs if r.digest}, key=str, reverse=True):
+        mine = [r for r in refs if r.digest and r.version == version]
+        where = ", ".join(f"{shown(r.path, 200)}:{r.line}" for r in mine)
+        yanked = any(r.yanked for r in mine)
+        label = f"deployed {version or '(no release)'}{' (YANKED)' if yanked else ''}"
+        lines += style.labelled(label, where, "bad" if yanked else "good")
+    unpinned = [r for r in refs if r.digest is None]
+    if unpinned:
+        where = ", ".join(f"{shown(r.path, 200)}:{r.line}" for r in unpinned)
+        lines += style.labelled("not pinned (a tag)", where, "warn")
     return lines
 
 

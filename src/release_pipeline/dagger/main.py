@@ -251,13 +251,18 @@ class ReleasePipeline:
     async def status(
         self,
         limit: Annotated[int, Doc("versions shown, newest first")] = 20,
+        manifests: Annotated[
+            dagger.Directory | None,
+            Doc("deployment manifests: mark the version they pin as deployed"),
+        ] = None,
     ) -> Status:
         """Where latest-FLAVOR points, the versions newest first (digest, revision, created,
         yanked, live) and the rollback candidates. Reads only."""
         sspec = status_spec(self._named_image("status"), self.flavor, str(limit))
         dest = await self._destination()
         async with dest.client(push=False) as client:
-            return status_object(await read_status(sspec, client))
+            tree = None if manifests is None else DirectoryManifests(manifests)
+            return status_object(await read_status(sspec, client, tree))
 
     @uncached_function
     async def pin(

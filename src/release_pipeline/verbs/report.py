@@ -87,6 +87,20 @@ class VersionStatus(BaseModel):
     live: bool  # stable and not yanked: what latest may carry
     # the version whose yank event yanks it: itself, or one holding the same index
     yanked_by: str | None = None
+    deployed: bool = False  # `status --manifests`: a reference there pins its index
+
+
+class DeployedRef(BaseModel):
+    """`status --manifests`: one reference of the flavor in the deployment manifests."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    line: int
+    reference: str  # as the file has it
+    digest: str | None  # None: a tag, not pinned to any release
+    version: str | None  # the release the digest is (None: unpinned, or no release)
+    yanked: bool = False  # that version is yanked: the manifests deploy a bad release
 
 
 class StatusReport(BaseModel):
@@ -99,6 +113,7 @@ class StatusReport(BaseModel):
     latest: LatestStatus
     versions: list[VersionStatus]  # newest first (SemVer precedence), at most `limit`
     rollback_candidates: list[str]  # live versions older than latest's, newest first
+    deployed: list[DeployedRef] | None = None  # `--manifests` only: what they pin
 
 
 class PinSite(BaseModel):
