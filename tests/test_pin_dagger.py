@@ -70,3 +70,15 @@ async def test_pin_needs_an_image_and_a_release_before_anything_is_read() -> Non
         await ReleasePipeline().pin(manifests=StandInDirectory(), version="1.0.0")  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="version: is required"):
         await ReleasePipeline(image="ghcr.io/a/b").pin(manifests=StandInDirectory())  # type: ignore[arg-type]
+
+
+async def test_promote_with_pin_returns_the_pinned_manifests(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digests = await anyio.to_thread.run_sync(seed_history, registry.host, capsys)
+    image = f"{registry.host}/{REPO}"
+    done = await ReleasePipeline(image=image).promote(
+        from_="0.22.6", pin=standin(image), helm_keys=HELM
+    )
+    assert done.digest == digests["workers/0.22.6"] and done.yanked == ["0.22.7"]
+    assert f"image: {image}@{done.digest}\r\n" in done.manifests.files["apps/workers.yaml"]

@@ -41,6 +41,7 @@ from release_pipeline.rules.versions import Version
 from release_pipeline.verbs.pin import pin
 from release_pipeline.verbs.pin_tree import LocalManifests
 from release_pipeline.verbs.promote import promote
+from release_pipeline.verbs.promote_pin import promote_and_pin
 from release_pipeline.verbs.release import merge, plan
 from release_pipeline.verbs.report import PinReport, PromoteReport, ReleaseReport, StatusReport
 from release_pipeline.verbs.status import status
@@ -201,6 +202,12 @@ def add_promote(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="show what promote would write and yank, writing nothing",
     )
+    verb.add_argument(
+        "--pin",
+        metavar="DIR",
+        help="then pin the promoted release in these deployment manifests (see pin)",
+    )
+    verb.add_argument("--helm-keys", help="with --pin: Helm values keys, as pin takes them")
 
 
 def add_status(verbs: Verbs, common: argparse.ArgumentParser) -> None:
@@ -361,8 +368,16 @@ async def _release(
 
 async def run_promote(args: argparse.Namespace, credentials: Credentials | None) -> Report:
     spec = promote_spec(args.image, args.source, args.target, args.flavor)
+    if args.helm_keys and not args.pin:
+        raise InvalidInput("helm_keys", "is for --pin DIR (the manifests to pin)")
+    pinning = pin_spec(args.image, args.flavor, helm_keys=args.helm_keys, check=True)
+    tree = LocalManifests.at(args.pin) if args.pin else None
     async with client_for(args, spec.image, credentials, push=not args.dry_run) as client:
-        return await promote(spec, client, dry_run=args.dry_run)
+        if tree is None:
+            return await promote(spec, client, dry_run=args.dry_run)
+        return await promote_and_pin(
+            spec, pinning, client, tree, dry_run=args.dry_run, manifests_path=args.pin
+        )
 
 
 async def run_status(args: argparse.Namespace, credentials: Credentials | None) -> Report:

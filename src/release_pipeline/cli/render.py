@@ -23,7 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from release_pipeline.errors import shown
-from release_pipeline.verbs.report import PinReport, PromoteReport, ReleaseReport, StatusReport
+from release_pipeline.verbs.report import (
+    PinReport,
+    PinSite,
+    PromoteReport,
+    ReleaseReport,
+    StatusReport,
+)
 
 WIDTH = 100
 SHORT_HEX = 12
@@ -76,8 +82,6 @@ class Style:
 
 def render(report: ReleaseReport | PromoteReport | StatusReport | PinReport, style: Style) -> str:
     if isinstance(report, PinReport):
-        from release_pipeline.cli.render_pin import pin_text  # it lays out with this module
-
         lines = pin_text(report, style)
     elif isinstance(report, ReleaseReport):
         lines = release_text(report, style)
@@ -165,6 +169,8 @@ def promote_text(report: PromoteReport, style: Style) -> list[str]:
         if names:
             lines += style.labelled(would if dry else done, ", ".join(names), tone)
     lines += style.note(f"why: {report.reason}")
+    if report.pin is not None:
+        lines += pin_text(report.pin, style)
     return lines
 
 
@@ -225,6 +231,51 @@ def deployed_text(report: StatusReport, style: Style) -> list[str]:
         where = ", ".join(f"{shown(r.path, 200)}:{r.line}" for r in unpinned)
         lines += style.labelled("not pinned (a tag)", where, "warn")
     return lines
+
+
+REF_CHARS = 120  # a pin row's reference, from the user's file
+
+
+def pin_text(report: PinReport, style: Style) -> list[str]:
+    dry, check = report.dry_run, report.check
+    lines = banner(dry, style)
+    release = report.version or "unreleased digest"
+    verb = "check against" if check else "pin"
+    flavor = report.flavor or "production"
+    lines += style.note(
+        f"{report.image} ({flavor}): {verb} {release} = {style.ref(report.image, report.digest)}"
+    )
+    if report.forced:
+        lines += style.labelled("forced", report.forced, "warn")
+    state = "not pinned" if check else "would pin" if dry else "pinned"
+    rows: list[Row] = [(_cells(s, state), "bad" if check else "good") for s in report.changes]
+    rows += [(_cells(s, "already pinned"), None) for s in report.unchanged]
+    if rows:
+        lines += grid(("WHERE", "KIND", "REFERENCE", "STATE"), rows, style)
+    if report.skipped:
+        where = ", ".join(_where(s) for s in report.skipped)
+        lines += style.note(f"left alone (another flavor): {where}")
+    if check:
+        if report.changes:
+            text = f"{len(report.changes)} reference(s) not pinned to {release}: exit 1"
+            lines += style.labelled("drift", text, "bad")
+        else:
+            lines += style.note(f"every reference of the flavor is pinned to {release}")
+    elif report.written:
+        lines += style.note(f"written: {', '.join(shown(p, 200) for p in report.written)}")
+    elif not report.changes:
+        lines.append(style.paint("nothing written: every reference is already pinned", "strong"))
+    if report.diff:
+        lines += report.diff.split("\n")
+    return lines
+
+
+def _where(site: PinSite) -> str:
+    return f"{shown(site.path, 200)}:{site.line}"
+
+
+def _cells(site: PinSite, state: str) -> tuple[str, str, str, str]:
+    return (_where(site), site.kind, shown(site.old, REF_CHARS), state)
 
 
 Row = tuple[Sequence[str], str | None]  # cells, and the tone of the last one

@@ -57,6 +57,7 @@ from release_pipeline.rules.specs import (
 from release_pipeline.verbs import flow, release
 from release_pipeline.verbs.pin import pin as run_pin
 from release_pipeline.verbs.promote import promote as run_promote
+from release_pipeline.verbs.promote_pin import promote_and_pin
 from release_pipeline.verbs.report import ReleaseReport
 from release_pipeline.verbs.status import status as read_status
 
@@ -238,14 +239,27 @@ class ReleasePipeline:
             bool,
             Doc("report what promote would write and yank, and fail where it would; write nothing"),
         ] = False,
+        pin: Annotated[
+            dagger.Directory | None,
+            Doc(
+                "deployment manifests to pin to the promoted release once the registry side "
+                "succeeded; the edited directory is the result's manifests"
+            ),
+        ] = None,
+        helm_keys: Annotated[str, Doc("with pin: Helm values keys, as the pin function")] = "",
     ) -> Promotion:
         """Point a floating tag at an existing release, digest kept: the rollback verb. Moving
         latest back yanks the newer versions it passes over, so re-runs cannot undo it."""
-        pspec = promote_spec(self._named_image("promote"), from_, to or None, self.flavor)
+        image = self._named_image("promote")
+        pspec = promote_spec(image, from_, to or None, self.flavor)
+        pinning = pin_spec(image, self.flavor, helm_keys=helm_keys, check=True)
+        tree = None if pin is None else DirectoryManifests(pin)
         dest = await self._destination()
         async with dest.client(push=not dry_run) as client:
-            done = await run_promote(pspec, client, dry_run=dry_run)
-        return promotion_object(done)
+            if tree is None:
+                return promotion_object(await run_promote(pspec, client, dry_run=dry_run))
+            done = await promote_and_pin(pspec, pinning, client, tree, dry_run=dry_run)
+        return promotion_object(done, tree.directory)
 
     @uncached_function
     async def status(

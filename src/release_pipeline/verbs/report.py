@@ -61,6 +61,7 @@ class PromoteReport(BaseModel):
     # versions released while this rollback ran: passed over and yanked like the others
     released_meanwhile: list[str] = []
     already_current: bool = False  # the tag already held this release: nothing to move
+    pin: PinReport | None = None  # `--pin DIR`: the manifests pinned to `pinned` after
 
 
 class LatestStatus(BaseModel):
@@ -146,3 +147,6 @@ class PinReport(BaseModel):
     dry_run: bool = False
     check: bool = False
     diff: str = ""  # the unified diff (dry run only)
+
+
+PromoteReport.model_rebuild()  # its `pin` field names PinReport, defined after it
