@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from release_pipeline.errors import shown
+from release_pipeline.rules.inputs import is_digest
 from release_pipeline.verbs.report import (
     PinReport,
     PinSite,
@@ -188,15 +189,14 @@ def status_text(report: StatusReport, style: Style) -> list[str]:
     rows: list[Row] = []
     for v in report.versions:
         yanked = "yanked" if v.yanked_by in (None, v.version) else f"yanked as {v.yanked_by}"
-        flags = (("prerelease", v.prerelease), (yanked, v.yanked), ("deployed", v.deployed))
-        state = [s for s, on in flags if on]
+        state = [s for s, on in (("prerelease", v.prerelease), (yanked, v.yanked)) if on]
         cells = (
             "->" if v.version == latest.version else "",
             v.version,
             style.digest(v.digest),
             (v.revision or "-")[:8],
             v.created or "-",
-            ", ".join(state) or "live",
+            ", ".join([*(state or ["live"]), *(["deployed"] if v.deployed else [])]),
         )
         rows.append((cells, "bad" if v.yanked else "good" if v.live else None))
     header = ("  ", "VERSION", "DIGEST", "REVISION", "CREATED", "STATE")
@@ -243,13 +243,15 @@ def pin_text(report: PinReport, style: Style) -> list[str]:
     verb = "check against" if check else "pin"
     flavor = report.flavor or "production"
     lines += style.note(
-        f"{report.image} ({flavor}): {verb} {release} = {style.ref(report.image, report.digest)}"
+        f"{report.image} ({flavor}): {verb} {release} ({style.prefixed(report.digest)})"
     )
     if report.forced:
         lines += style.labelled("forced", report.forced, "warn")
     state = "not pinned" if check else "would pin" if dry else "pinned"
-    rows: list[Row] = [(_cells(s, state), "bad" if check else "good") for s in report.changes]
-    rows += [(_cells(s, "already pinned"), None) for s in report.unchanged]
+    rows: list[Row] = [
+        (_cells(s, state, style), "bad" if check else "good") for s in report.changes
+    ]
+    rows += [(_cells(s, "already pinned", style), None) for s in report.unchanged]
     if rows:
         lines += grid(("WHERE", "KIND", "REFERENCE", "STATE"), rows, style)
     if report.skipped:
@@ -274,8 +276,11 @@ def _where(site: PinSite) -> str:
     return f"{shown(site.path, 200)}:{site.line}"
 
 
-def _cells(site: PinSite, state: str) -> tuple[str, str, str, str]:
-    return (_where(site), site.kind, shown(site.old, REF_CHARS), state)
+def _cells(site: PinSite, state: str, style: Style) -> tuple[str, str, str, str]:
+    """A reference's row; its digest cut as the style cuts digests."""
+    name, at, digest = site.old.rpartition("@")
+    old = f"{name}@{style.prefixed(digest)}" if at and is_digest(digest) else site.old
+    return (_where(site), site.kind, shown(old, REF_CHARS), state)
 
 
 Row = tuple[Sequence[str], str | None]  # cells, and the tone of the last one
