@@ -194,26 +194,26 @@ def test_a_digest_pin_of_another_flavor_is_left_alone(
     assert text.count(production.encode()) == 1
 
 
+def kustomize(directory: Path) -> str:
+    """What `kubectl kustomize` renders: the real client judges the edit."""
+    done = subprocess.run(
+        ["kubectl", "kustomize", str(directory)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout
+
+
 def test_kubectl_kustomize_renders_the_digest(
     ops: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert pin(capsys, *args(ops, "--version=0.22.7"))[0] == 0
-    rendered = subprocess.run(
-        ["kubectl", "kustomize", str(ops["root"] / "overlays/workers")],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
     digest = ops["digests"]["workers/0.22.7"]
+    rendered = kustomize(ops["root"] / "overlays/workers")
     assert f"image: {ops['image']}@{digest}\n" in rendered
-    web = subprocess.run(
-        ["kubectl", "kustomize", str(ops["root"] / "overlays/web")],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
+    web = kustomize(ops["root"] / "overlays/web")
     assert f"image: {ops['image']}:latest\n" in web  # production: untouched
 
 

@@ -13,16 +13,16 @@ Each verb is two small functions: `add_VERB` (its flags, help and example) and `
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as installed_version
-from typing import Any, NoReturn, TypeAlias
+from typing import Any, TypeAlias
 
 import anyio
 
+from release_pipeline.cli.flags import PROG, check_flags
 from release_pipeline.cli.preflight import add_preflight_parser, preflight_main
 from release_pipeline.cli.render import Style, render
 from release_pipeline.errors import InvalidInput, ReleaseError
@@ -47,7 +47,6 @@ from release_pipeline.verbs.report import PinReport, PromoteReport, ReleaseRepor
 from release_pipeline.verbs.status import status
 
 PASSWORD_ENV = "REGISTRY_PASSWORD"  # noqa: S105 - the variable name, not a password
-PROG = "release-pipeline"
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 EXIT_CODES = """\
 exit codes:
@@ -273,58 +272,6 @@ def add_scheme_flag(parser: argparse.ArgumentParser) -> None:
         help="speak plain HTTP to the registry; --no-plain-http: HTTPS even on loopback "
         "(default: plain HTTP for localhost, 127.0.0.0/8 and [::1] only)",
     )
-
-
-# --- flags a parser does not know, named before anything else -----------------------------
-
-
-def check_flags(top: argparse.ArgumentParser, argv: Sequence[str]) -> None:
-    """Refuse the first unknown flag, naming the closest real one, before argparse's own
-    checks: those would first complain that a required flag is missing (`--verison` ->
-    "--version is required") and never name the typo. Exits 2 through `Parser.error`."""
-    verbs = _verbs(top)
-    current = top
-    for arg in argv:
-        if arg == "--":
-            return
-        if current is top and not arg.startswith("-"):
-            if arg not in verbs:
-                close = difflib.get_close_matches(arg, list(verbs), n=1)
-                hint = f"; did you mean {close[0]}?" if close else ""
-                _fail(top, f"unknown verb {arg!r}{hint} (verbs: {', '.join(verbs)})")
-            current = verbs[arg]
-            continue
-        if not arg.startswith("-") or arg == "-" or arg[1:2].isdigit():
-            continue  # a flag's value
-        flag = arg.split("=", 1)[0]
-        known = _flags(current)
-        if flag in known:
-            continue
-        if flag == "--version" and current is not top:
-            _fail(
-                current,
-                f"unknown flag --version for {current.prog.split()[-1]}; the "
-                f"program's version is '{PROG} --version', before the verb",
-            )
-        same_kind = [f for f in known if f.startswith("--") == flag.startswith("--")]
-        close = difflib.get_close_matches(flag, same_kind, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        _fail(current, f"unknown flag {flag}{hint}")
-
-
-def _verbs(top: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in top._actions:  # argparse lists subparsers only here
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
-
-
-def _flags(parser: argparse.ArgumentParser) -> list[str]:
-    return [flag for action in parser._actions for flag in action.option_strings]
-
-
-def _fail(parser: argparse.ArgumentParser, message: str) -> NoReturn:
-    parser.error(message)
 
 
 # --- running a verb -------------------------------------------------------------------
