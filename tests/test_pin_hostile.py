@@ -136,3 +136,14 @@ def test_manifests_must_be_a_directory(tmp_path: Path, capsys: pytest.CaptureFix
     code, err = run(capsys, f"--image={IMAGE}", "--version=1.0.0", f"--manifests={tmp_path}/no")
     assert code == 2
     assert "invalid manifests: must be a directory" in err
+
+
+def test_a_hostile_file_name_reaches_the_terminal_quoted(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A path is outside text: no escape sequence or `::` workflow command gets through."""
+    (root / "apps/\x1b[2J::error::x.yaml").write_bytes(b"spec: [\n")
+    code, err = run(capsys, f"--image={IMAGE}", "--version=0.22.7", f"--manifests={root}")
+    assert code == 1
+    assert "apps/?[2J: :error: :x.yaml:2: is not valid YAML" in err, err
+    assert "\x1b" not in err and "::" not in err
