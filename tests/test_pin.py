@@ -255,3 +255,13 @@ def test_the_registry_side_is_a_listing_and_a_head_per_image(
             ("HEAD", f"/v2/{REPO}/manifests/0.22.7-workers"),
         ]
     )
+
+
+def test_a_written_file_keeps_its_mode_and_no_temporary_file_is_left(
+    ops: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = ops["root"] / "apps/cleanup.yml"
+    target.chmod(0o600)
+    assert pin(capsys, *args(ops, "--version=0.22.7"))[0] == 0
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert not [p for p in ops["root"].rglob(".pin-*")]
