@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
+import pin_cost  # noqa: E402 - workload 8
 import status_cost  # noqa: E402 - workload 6, in its own module
 import workloads  # noqa: E402 - workloads 1 to 5
 from attested import attested_refs  # noqa: E402 - workload 7
@@ -111,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         workloads.four_platforms(bench, plain)
         attested_refs(bench, plain)
+        bench.checks += [Check(*c) for c in pin_cost.workload(registry.host, args.runs)]
         if not peers.cache_used():
             print("\nWARNING: skopeo's private blob-info cache was not used")
         if not args.no_auth:

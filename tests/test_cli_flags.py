@@ -20,6 +20,7 @@ from conftest import ProxyFactory
 from support.registry import Registry
 
 from release_pipeline.cli import app as cli
+from release_pipeline.cli import flags
 
 SHA = "a" * 40
 SRC = Path(cli.__file__).resolve().parents[1]
@@ -37,8 +38,8 @@ def base_argv(verb: str, image: str) -> list[str]:
 
 
 def verb_flags(verb: str) -> list[str]:
-    parsers = cli._verbs(cli.parser())
-    return [f for f in cli._flags(parsers[verb]) if f.startswith("--")]
+    parsers = flags.verb_parsers(cli.parser())
+    return [f for f in flags.flag_names(parsers[verb]) if f.startswith("--")]
 
 
 def prefixes(verb: str) -> list[str]:
@@ -149,6 +150,6 @@ def test_top_level_help_lists_the_verbs_and_the_exit_codes(
 def test_every_verb_parser_refuses_prefixes_verbs_added_later_included() -> None:
     top = cli.parser()
     assert top.allow_abbrev is False
-    parsers = cli._verbs(top)
+    parsers = flags.verb_parsers(top)
     assert {"merge", "plan", "promote", "status"} <= set(parsers)
     assert [name for name, p in parsers.items() if p.allow_abbrev is not False] == []

@@ -147,13 +147,15 @@ def test_the_module_registers_every_function_documented_and_registry_calls_uncac
         "promote",
         "release",
         "status",
+        "pin",
     }
     for name, function in functions.items():
         undocumented = [arg for arg, doc in function["args"].items() if not doc]
         assert undocumented == [], f"{name or 'constructor'}: {undocumented}"
     # Anything that reads or writes a registry must never be answered from the cache.
     # ... nor a smoke test: a pass (or a flaky failure) replayed is not a test of this run.
-    for name in ("smoke_test", "publish_platform", "merge", "plan", "promote", "release", "status"):
+    uncached = ("smoke_test", "publish_platform", "merge", "plan", "promote", "release", "status")
+    for name in (*uncached, "pin"):
         assert functions[name]["cache"] == "Never", name
     assert functions["build"]["cache"] is None  # pure: the same arguments, the same container
     assert set(functions[""]["args"]) == {
@@ -167,7 +169,7 @@ def test_the_module_registers_every_function_documented_and_registry_calls_uncac
     }
     assert "from" in functions["promote"]["args"]
     assert "dry_run" in functions["promote"]["args"]
-    assert set(functions["status"]["args"]) == {"limit"}
+    assert set(functions["status"]["args"]) == {"limit", "manifests"}
 
 
 RETURNED = {"Report", "PlatformImage", "TagRef", "Promotion", "Status", "VersionInfo", "LatestTag"}

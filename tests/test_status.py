@@ -116,6 +116,7 @@ def expected_status(host: str, *, limit: int = 20) -> dict[str, Any]:
             "created": COMMITS[commit],
             **state,
             "yanked_by": version if state["yanked"] else None,  # by its own event
+            "deployed": False,  # no --manifests given
         }
 
     versions = [
@@ -135,6 +136,7 @@ def expected_status(host: str, *, limit: int = 20) -> dict[str, Any]:
         "latest": {"tag": "latest-workers", "digest": latest, "version": "1.2.0"},
         "versions": versions[:limit],
         "rollback_candidates": ["1.1.0", "1.0.0", "0.9.0"][:limit],
+        "deployed": None,  # no --manifests given
     }
 
 
@@ -277,6 +279,7 @@ def test_no_latest_and_a_latest_that_is_no_version(
         "latest": {"tag": "latest-workers", "digest": None, "version": None},
         "versions": [],
         "rollback_candidates": [],
+        "deployed": None,
     }
 
     sha = sha_of("solo")

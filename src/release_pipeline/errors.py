@@ -80,3 +80,17 @@ class RevisionMismatch(ReleaseError):
             "per-arch images were built from another commit (nothing written; republish them "
             "with publish-platform --force):\n  " + "\n  ".join(lines)
         )
+
+
+class ManifestRefused(ReleaseError):
+    """A deployment manifest `pin` cannot edit as asked (invalid YAML, an alias on an image
+    line, a symlink, another flavor in a kustomization's images): nothing was written."""
+
+    def __init__(self, path: str, line: int, why: str) -> None:
+        self.path, self.line, self.why = path, line, why
+        where = f"{shown(path, 200)}:{line}" if line else shown(path, 200)
+        super().__init__(f"{where}: {why} (nothing written)")
+
+
+class PinDrift(ReleaseError):
+    """`pin --check`: a reference of the flavor is not pinned to the release."""

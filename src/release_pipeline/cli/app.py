@@ -13,16 +13,16 @@ Each verb is two small functions: `add_VERB` (its flags, help and example) and `
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as installed_version
-from typing import Any, NoReturn, TypeAlias
+from typing import Any, TypeAlias
 
 import anyio
 
+from release_pipeline.cli.flags import PROG, check_flags
 from release_pipeline.cli.preflight import add_preflight_parser, preflight_main
 from release_pipeline.cli.render import Style, render
 from release_pipeline.errors import InvalidInput, ReleaseError
@@ -35,26 +35,29 @@ from release_pipeline.rules.inputs import (
     ImageRef,
     parse_source_url,
 )
-from release_pipeline.rules.specs import promote_spec, release_spec, status_spec
+from release_pipeline.rules.specs import pin_spec, promote_spec, release_spec, status_spec
 from release_pipeline.rules.tags import TagScheme
 from release_pipeline.rules.versions import Version
+from release_pipeline.verbs.pin import pin
+from release_pipeline.verbs.pin_tree import LocalManifests
 from release_pipeline.verbs.promote import promote
+from release_pipeline.verbs.promote_pin import promote_and_pin
 from release_pipeline.verbs.release import merge, plan
-from release_pipeline.verbs.report import PromoteReport, ReleaseReport, StatusReport
+from release_pipeline.verbs.report import PinReport, PromoteReport, ReleaseReport, StatusReport
 from release_pipeline.verbs.status import status
 
 PASSWORD_ENV = "REGISTRY_PASSWORD"  # noqa: S105 - the variable name, not a password
-PROG = "release-pipeline"
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 EXIT_CODES = """\
 exit codes:
   0  done
   1  failed: the registry refused or could not be reached, a tag would be overwritten
      without --force, an image is not what its tag claims; status: found no version
-     and no floating tag of the flavor (a misspelled --image or --flavor)
+     and no floating tag of the flavor (a misspelled --image or --flavor); pin: a
+     manifest it cannot edit (nothing written); pin --check: a reference not pinned
   2  invalid input or an unknown flag: nothing was sent to the registry"""
 
-Report = ReleaseReport | PromoteReport | StatusReport
+Report = ReleaseReport | PromoteReport | StatusReport | PinReport
 Runner = Callable[[argparse.Namespace, Credentials | None], Awaitable[Report]]
 # Verbs register on this; typed for plain ArgumentParsers, so a module adding its own verb
 # (`add_X_parser(verbs)`) needs nothing from here. Each verb is a `Parser` all the same:
@@ -198,6 +201,12 @@ def add_promote(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="show what promote would write and yank, writing nothing",
     )
+    verb.add_argument(
+        "--pin",
+        metavar="DIR",
+        help="then pin the promoted release in these deployment manifests (see pin)",
+    )
+    verb.add_argument("--helm-keys", help="with --pin: Helm values keys, as pin takes them")
 
 
 def add_status(verbs: Verbs, common: argparse.ArgumentParser) -> None:
@@ -210,6 +219,40 @@ def add_status(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         run_status,
     )
     verb.add_argument("--limit", default="20", help="versions shown, newest first (default 20)")
+    verb.add_argument(
+        "--manifests", help="deployment manifests: mark the version they pin as deployed"
+    )
+
+
+def add_pin(verbs: Verbs, common: argparse.ArgumentParser) -> None:
+    verb = add_verb(
+        verbs,
+        common,
+        "pin",
+        "rewrite every reference to the flavor's image in deployment manifests to "
+        "IMAGE@sha256:DIGEST of a release",
+        f"{PROG} pin --image ghcr.io/org/app --version 0.22.7 --manifests k8s/",
+        run_pin,
+    )
+    verb.add_argument("--manifests", required=True, help="directory of manifests to edit")
+    verb.add_argument("--version", help="the release to pin (this flavor's)")
+    verb.add_argument("--digest", help="sha256:DIGEST of a live release of this flavor")
+    verb.add_argument(
+        "--helm-keys",
+        help="values keys naming the image: KEY (the whole reference) or "
+        "REPOSITORY,TAG,DIGEST (e.g. image.repository,image.tag,image.digest)",
+    )
+    verb.add_argument(
+        "--force", action="store_true", help="pin a yanked, prerelease or unreleased digest"
+    )
+    mode = verb.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 naming each reference not pinned to the release "
+        "(no --version/--digest: the one latest-FLAVOR holds)",
+    )
 
 
 def add_preflight(verbs: Verbs, common: argparse.ArgumentParser) -> None:
@@ -217,7 +260,7 @@ def add_preflight(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     add_preflight_parser(verbs)
 
 
-VERBS = (add_merge, add_plan, add_promote, add_status, add_preflight)
+VERBS = (add_merge, add_plan, add_promote, add_status, add_pin, add_preflight)
 
 
 def add_scheme_flag(parser: argparse.ArgumentParser) -> None:
@@ -229,58 +272,6 @@ def add_scheme_flag(parser: argparse.ArgumentParser) -> None:
         help="speak plain HTTP to the registry; --no-plain-http: HTTPS even on loopback "
         "(default: plain HTTP for localhost, 127.0.0.0/8 and [::1] only)",
     )
-
-
-# --- flags a parser does not know, named before anything else -----------------------------
-
-
-def check_flags(top: argparse.ArgumentParser, argv: Sequence[str]) -> None:
-    """Refuse the first unknown flag, naming the closest real one, before argparse's own
-    checks: those would first complain that a required flag is missing (`--verison` ->
-    "--version is required") and never name the typo. Exits 2 through `Parser.error`."""
-    verbs = _verbs(top)
-    current = top
-    for arg in argv:
-        if arg == "--":
-            return
-        if current is top and not arg.startswith("-"):
-            if arg not in verbs:
-                close = difflib.get_close_matches(arg, list(verbs), n=1)
-                hint = f"; did you mean {close[0]}?" if close else ""
-                _fail(top, f"unknown verb {arg!r}{hint} (verbs: {', '.join(verbs)})")
-            current = verbs[arg]
-            continue
-        if not arg.startswith("-") or arg == "-" or arg[1:2].isdigit():
-            continue  # a flag's value
-        flag = arg.split("=", 1)[0]
-        known = _flags(current)
-        if flag in known:
-            continue
-        if flag == "--version" and current is not top:
-            _fail(
-                current,
-                f"unknown flag --version for {current.prog.split()[-1]}; the "
-                f"program's version is '{PROG} --version', before the verb",
-            )
-        same_kind = [f for f in known if f.startswith("--") == flag.startswith("--")]
-        close = difflib.get_close_matches(flag, same_kind, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        _fail(current, f"unknown flag {flag}{hint}")
-
-
-def _verbs(top: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in top._actions:  # argparse lists subparsers only here
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
-
-
-def _flags(parser: argparse.ArgumentParser) -> list[str]:
-    return [flag for action in parser._actions for flag in action.option_strings]
-
-
-def _fail(parser: argparse.ArgumentParser, message: str) -> NoReturn:
-    parser.error(message)
 
 
 # --- running a verb -------------------------------------------------------------------
@@ -324,14 +315,34 @@ async def _release(
 
 async def run_promote(args: argparse.Namespace, credentials: Credentials | None) -> Report:
     spec = promote_spec(args.image, args.source, args.target, args.flavor)
+    if args.helm_keys and not args.pin:
+        raise InvalidInput("helm_keys", "is for --pin DIR (the manifests to pin)")
+    pinning = pin_spec(args.image, args.flavor, helm_keys=args.helm_keys, check=True)
+    tree = LocalManifests.at(args.pin) if args.pin else None
     async with client_for(args, spec.image, credentials, push=not args.dry_run) as client:
-        return await promote(spec, client, dry_run=args.dry_run)
+        if tree is None:
+            return await promote(spec, client, dry_run=args.dry_run)
+        return await promote_and_pin(
+            spec, pinning, client, tree, dry_run=args.dry_run, manifests_path=args.pin
+        )
 
 
 async def run_status(args: argparse.Namespace, credentials: Credentials | None) -> Report:
     spec = status_spec(args.image, args.flavor, args.limit)
+    tree = LocalManifests.at(args.manifests) if args.manifests else None
     async with client_for(args, spec.image, credentials, push=False) as client:
-        return await status(spec, client)
+        return await status(spec, client, tree)
+
+
+async def run_pin(args: argparse.Namespace, credentials: Credentials | None) -> Report:
+    spec = pin_spec(
+        args.image, args.flavor, args.version, args.digest, args.helm_keys, check=args.check
+    )
+    tree = LocalManifests.at(args.manifests)
+    async with client_for(args, spec.image, credentials, push=False) as client:
+        return await pin(
+            spec, client, tree, dry_run=args.dry_run, check=args.check, force=args.force
+        )
 
 
 async def execute(args: argparse.Namespace, password: str | None) -> Report:
@@ -400,6 +411,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     if nothing is not None:
         print(f"{PROG}: {nothing}", file=sys.stderr)
         return EXIT_FAILED
+    if isinstance(report, PinReport) and report.check and report.changes:
+        return EXIT_FAILED  # drift: the table names every reference not pinned
     return EXIT_OK
 
 

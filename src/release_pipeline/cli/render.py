@@ -22,7 +22,15 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from release_pipeline.verbs.report import PromoteReport, ReleaseReport, StatusReport
+from release_pipeline.errors import shown
+from release_pipeline.rules.inputs import is_digest
+from release_pipeline.verbs.report import (
+    PinReport,
+    PinSite,
+    PromoteReport,
+    ReleaseReport,
+    StatusReport,
+)
 
 WIDTH = 100
 SHORT_HEX = 12
@@ -73,8 +81,10 @@ class Style:
         return [self.paint(label, tone) + first[len(label) :], *rest]
 
 
-def render(report: ReleaseReport | PromoteReport | StatusReport, style: Style) -> str:
-    if isinstance(report, ReleaseReport):
+def render(report: ReleaseReport | PromoteReport | StatusReport | PinReport, style: Style) -> str:
+    if isinstance(report, PinReport):
+        lines = pin_text(report, style)
+    elif isinstance(report, ReleaseReport):
         lines = release_text(report, style)
     elif isinstance(report, PromoteReport):
         lines = promote_text(report, style)
@@ -90,7 +100,7 @@ def render(report: ReleaseReport | PromoteReport | StatusReport, style: Style) -
 
 def release_text(report: ReleaseReport, style: Style) -> list[str]:
     dry = report.dry_run
-    lines = _banner(dry, style)
+    lines = banner(dry, style)
     lines += style.note(
         f"{report.image} {report.version} ({_flavor(report.flavor)}, {report.sha[:8]})"
     )
@@ -108,7 +118,7 @@ def release_text(report: ReleaseReport, style: Style) -> list[str]:
         for tag in report.written
         if tag not in report.tags
     ]
-    lines += _grid(("TAG", "DIGEST", "STATE"), rows, style)
+    lines += grid(("TAG", "DIGEST", "STATE"), rows, style)
     lines += style.note(f"pinned: {style.ref(report.image, report.index_digest)}")
     lines += style.note(f"latest: {report.latest_reason}")
     if report.revision_unverified:
@@ -121,7 +131,7 @@ def release_text(report: ReleaseReport, style: Style) -> list[str]:
 
 def promote_text(report: PromoteReport, style: Style) -> list[str]:
     dry, tag = report.dry_run, report.tag
-    lines = _banner(dry, style)
+    lines = banner(dry, style)
     lines += style.note(f"{report.image}: {tag} <- {report.source}")
     # Where the floating tag pointed before and after, what was restored and what was
     # released meanwhile: fields `promote` adds to its report (branch "rollback"); each
@@ -141,7 +151,7 @@ def promote_text(report: PromoteReport, style: Style) -> list[str]:
         else:
             rows.append(((written, style.digest(digest), _wrote(dry)), "good"))
     if rows:
-        lines += _grid(("TAG", "DIGEST", "STATE"), rows, style)
+        lines += grid(("TAG", "DIGEST", "STATE"), rows, style)
     if tag not in report.written:
         held = _pointed(style, report.version, report.digest)
         lines += style.note(f"{tag} already points at {held}: not written")
@@ -160,6 +170,8 @@ def promote_text(report: PromoteReport, style: Style) -> list[str]:
         if names:
             lines += style.labelled(would if dry else done, ", ".join(names), tone)
     lines += style.note(f"why: {report.reason}")
+    if report.pin is not None:
+        lines += pin_text(report.pin, style)
     return lines
 
 
@@ -167,6 +179,8 @@ def status_text(report: StatusReport, style: Style) -> list[str]:
     """One line per version; `->` marks the version the floating tag holds."""
     latest = report.latest
     where = "does not exist" if latest.digest is None else f"-> {latest.version or '?'}"
+    if report.deployed:
+        where += f", the manifests pin {', '.join(_pinned_versions(report))}"
     lines = style.note(f"{report.image} ({_flavor(report.flavor)}): {latest.tag} {where}")
     if latest.digest is not None:
         lines.append(f"  {latest.tag} = {style.ref(report.image, latest.digest)}")
@@ -182,22 +196,97 @@ def status_text(report: StatusReport, style: Style) -> list[str]:
             style.digest(v.digest),
             (v.revision or "-")[:8],
             v.created or "-",
-            ", ".join(state) or "live",
+            ", ".join([*(state or ["live"]), *(["deployed"] if v.deployed else [])]),
         )
         rows.append((cells, "bad" if v.yanked else "good" if v.live else None))
     header = ("  ", "VERSION", "DIGEST", "REVISION", "CREATED", "STATE")
-    lines += _grid(header, rows, style, gap=" ")
+    lines += grid(header, rows, style, gap=" ")
     candidates = ", ".join(report.rollback_candidates) or "none"
     lines += style.note(f"rollback candidates (newest first): {candidates}")
+    if report.deployed is not None:
+        lines += deployed_text(report, style)
     return lines
+
+
+def _pinned_versions(report: StatusReport) -> list[str]:
+    refs = report.deployed or []
+    found = sorted({r.version or "?" for r in refs if r.digest}, reverse=True)
+    return found + (["a tag (not pinned)"] if any(r.digest is None for r in refs) else [])
+
+
+def deployed_text(report: StatusReport, style: Style) -> list[str]:
+    """Where the manifests pin each version (`status --manifests`), a yanked one flagged."""
+    refs = report.deployed or []
+    if not refs:
+        return style.note("the manifests name no reference of this flavor")
+    lines: list[str] = []
+    for version in sorted({r.version for r in refs if r.digest}, key=str, reverse=True):
+        mine = [r for r in refs if r.digest and r.version == version]
+        where = ", ".join(f"{shown(r.path, 200)}:{r.line}" for r in mine)
+        yanked = any(r.yanked for r in mine)
+        label = f"deployed {version or '(no release)'}{' (YANKED)' if yanked else ''}"
+        lines += style.labelled(label, where, "bad" if yanked else "good")
+    unpinned = [r for r in refs if r.digest is None]
+    if unpinned:
+        where = ", ".join(f"{shown(r.path, 200)}:{r.line}" for r in unpinned)
+        lines += style.labelled("not pinned (a tag)", where, "warn")
+    return lines
+
+
+REF_CHARS = 120  # a pin row's reference, from the user's file
+
+
+def pin_text(report: PinReport, style: Style) -> list[str]:
+    dry, check = report.dry_run, report.check
+    lines = banner(dry, style)
+    release = report.version or "unreleased digest"
+    verb = "check against" if check else "pin"
+    flavor = report.flavor or "production"
+    lines += style.note(
+        f"{report.image} ({flavor}): {verb} {release} ({style.prefixed(report.digest)})"
+    )
+    if report.forced:
+        lines += style.labelled("forced", report.forced, "warn")
+    state = "not pinned" if check else "would pin" if dry else "pinned"
+    rows: list[Row] = [
+        (_cells(s, state, style), "bad" if check else "good") for s in report.changes
+    ]
+    rows += [(_cells(s, "already pinned", style), None) for s in report.unchanged]
+    if rows:
+        lines += grid(("WHERE", "KIND", "REFERENCE", "STATE"), rows, style)
+    if report.skipped:
+        where = ", ".join(_where(s) for s in report.skipped)
+        lines += style.note(f"left alone (another flavor): {where}")
+    if check:
+        if report.changes:
+            text = f"{len(report.changes)} reference(s) not pinned to {release}: exit 1"
+            lines += style.labelled("drift", text, "bad")
+        else:
+            lines += style.note(f"every reference of the flavor is pinned to {release}")
+    elif report.written:
+        lines += style.note(f"written: {', '.join(shown(p, 200) for p in report.written)}")
+    elif not report.changes:
+        lines.append(style.paint("nothing written: every reference is already pinned", "strong"))
+    if report.diff:
+        lines += report.diff.split("\n")
+    return lines
+
+
+def _where(site: PinSite) -> str:
+    return f"{shown(site.path, 200)}:{site.line}"
+
+
+def _cells(site: PinSite, state: str, style: Style) -> tuple[str, str, str, str]:
+    """A reference's row; its digest cut as the style cuts digests."""
+    name, at, digest = site.old.rpartition("@")
+    old = f"{name}@{style.prefixed(digest)}" if at and is_digest(digest) else site.old
+    return (_where(site), site.kind, shown(old, REF_CHARS), state)
 
 
 Row = tuple[Sequence[str], str | None]  # cells, and the tone of the last one
 
 
-def _grid(
-    header: Sequence[str], rows: Sequence[Row], style: Style, *, gap: str = "  "
-) -> list[str]:
+def grid(header: Sequence[str], rows: Sequence[Row], style: Style, *, gap: str = "  ") -> list[str]:
     """Rows under a header, indented by two, columns padded to their widest cell; `gap`
     follows the first column. Color goes on the last column after padding, so escape
     codes never shift alignment."""
@@ -218,7 +307,7 @@ def _change(style: Style, old: str, new: str) -> str:
     return f"{style.digest(old)} -> {style.digest(new)}"
 
 
-def _banner(dry_run: bool, style: Style) -> list[str]:
+def banner(dry_run: bool, style: Style) -> list[str]:
     return [style.paint(DRY_RUN_BANNER, "strong")] if dry_run else []
 
 

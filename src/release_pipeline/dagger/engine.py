@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -324,3 +325,25 @@ async def preflight_source(options: BuildOptions, targets: list[str]) -> None:
     report = await preflight.check(tree, options.dockerfile, targets, build_args)
     if not report.ok:
         raise preflight.PreflightFailed(report)
+
+
+@dataclass
+class DirectoryManifests:
+    """`pin_tree.ManifestTree` on a Dagger `Directory`: the files the engine synced, and
+    the edited directory `pin` returns. A synced symlink that leaves the directory has no
+    target inside the engine's copy, so reading it fails there."""
+
+    directory: dagger.Directory
+
+    async def files(self) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for pattern in ("**/*.yaml", "**/*.yml", "**/Kustomization"):
+            for path in await self.directory.glob(pattern):
+                if not any(part.startswith(".") for part in path.split("/")):
+                    text = await self.directory.file(path).contents()
+                    found[path] = text.encode()
+        return found
+
+    async def write_all(self, files: Mapping[str, bytes]) -> None:
+        for path, data in files.items():
+            self.directory = self.directory.with_new_file(path, data.decode())

@@ -49,6 +49,7 @@ from release_pipeline.dagger.builds import (
 from release_pipeline.dagger.engine import (
     THROWAWAY_IMAGE,
     Destination,
+    DirectoryManifests,
     build_container,
     destination,
     route_for,
@@ -65,7 +66,7 @@ from release_pipeline.dagger.release_types import (
 )
 from release_pipeline.dagger.status_types import Status, status_object
 from release_pipeline.dagger.typed import function, object_type, uncached_function
-from release_pipeline.errors import InvalidInput
+from release_pipeline.errors import InvalidInput, PinDrift, shown
 from release_pipeline.rules.flavors import FlavorBuild
 from release_pipeline.rules.inputs import (
     DEFAULT_FLAVOR,
@@ -73,9 +74,17 @@ from release_pipeline.rules.inputs import (
     parse_platform,
     parse_source_url,
 )
-from release_pipeline.rules.specs import ReleaseSpec, promote_spec, release_spec, status_spec
+from release_pipeline.rules.specs import (
+    ReleaseSpec,
+    pin_spec,
+    promote_spec,
+    release_spec,
+    status_spec,
+)
 from release_pipeline.verbs import flow, release
+from release_pipeline.verbs.pin import pin as run_pin
 from release_pipeline.verbs.promote import promote as run_promote
+from release_pipeline.verbs.promote_pin import promote_and_pin
 from release_pipeline.verbs.status import status as read_status
 
 
@@ -218,26 +227,88 @@ class ReleasePipeline:
             bool,
             Doc("report what promote would write and yank, and fail where it would; write nothing"),
         ] = False,
+        pin: Annotated[
+            dagger.Directory | None,
+            Doc(
+                "deployment manifests to pin to the promoted release once the registry side "
+                "succeeded; the edited directory is the result's manifests"
+            ),
+        ] = None,
+        helm_keys: Annotated[str, Doc("with pin: Helm values keys, as the pin function")] = "",
     ) -> Promotion:
         """Point a floating tag at an existing release, digest kept: the rollback verb. Moving
         latest back yanks the newer versions it passes over, so re-runs cannot undo it."""
-        pspec = promote_spec(self._named_image("promote"), from_, to or None, self.flavor)
+        image = self._named_image("promote")
+        pspec = promote_spec(image, from_, to or None, self.flavor)
+        pinning = pin_spec(image, self.flavor, helm_keys=helm_keys, check=True)
+        tree = None if pin is None else DirectoryManifests(pin)
         dest = await self._destination()
         async with dest.client(push=not dry_run) as client:
-            done = await run_promote(pspec, client, dry_run=dry_run)
-        return promotion_object(done)
+            if tree is None:
+                return promotion_object(await run_promote(pspec, client, dry_run=dry_run))
+            done = await promote_and_pin(pspec, pinning, client, tree, dry_run=dry_run)
+        return promotion_object(done, tree.directory)
 
     @uncached_function
     async def status(
         self,
         limit: Annotated[int, Doc("versions shown, newest first")] = 20,
+        manifests: Annotated[
+            dagger.Directory | None,
+            Doc("deployment manifests: mark the version they pin as deployed"),
+        ] = None,
     ) -> Status:
         """Where latest-FLAVOR points, the versions newest first (digest, revision, created,
         yanked, live) and the rollback candidates. Reads only."""
         sspec = status_spec(self._named_image("status"), self.flavor, str(limit))
         dest = await self._destination()
         async with dest.client(push=False) as client:
-            return status_object(await read_status(sspec, client))
+            tree = None if manifests is None else DirectoryManifests(manifests)
+            return status_object(await read_status(sspec, client, tree))
+
+    @uncached_function
+    async def pin(
+        self,
+        manifests: Annotated[
+            dagger.Directory, Doc("deployment manifests to edit, e.g. --manifests=./k8s")
+        ],
+        version: Annotated[str, Doc("the release to pin, this flavor's (e.g. 0.22.7)")] = "",
+        digest: Annotated[str, Doc("sha256:DIGEST of a live release of this flavor")] = "",
+        helm_keys: Annotated[
+            str,
+            Doc(
+                "Helm values keys naming the image: KEY (the whole reference) or "
+                "REPOSITORY,TAG,DIGEST, e.g. image.repository,image.tag,image.digest"
+            ),
+        ] = "",
+        force: Annotated[bool, Doc("pin a yanked, prerelease or unreleased digest")] = False,
+        check: Annotated[
+            bool,
+            Doc(
+                "edit nothing; fail naming each reference not pinned to the release "
+                "(no version/digest: the one latest-FLAVOR holds)"
+            ),
+        ] = False,
+    ) -> dagger.Directory:
+        """Rewrite every reference to this flavor's image (containers, kustomize images:,
+        Helm values keys) to IMAGE@sha256:DIGEST of a release; returns the edited directory
+        (export it: `pin --manifests=./k8s export --path=./k8s`). Only image fields change."""
+        spec = pin_spec(
+            self._named_image("pin"),
+            self.flavor,
+            version or None,
+            digest or None,
+            helm_keys,
+            check=check,
+        )
+        tree = DirectoryManifests(manifests)
+        dest = await self._destination()
+        async with dest.client(push=False) as client:
+            report = await run_pin(spec, client, tree, check=check, force=force)
+        if check and report.changes:
+            where = ", ".join(f"{shown(s.path, 200)}:{s.line}" for s in report.changes)
+            raise PinDrift(f"not pinned to {report.pinned}: {where}")
+        return tree.directory
 
     @uncached_function
     async def release(

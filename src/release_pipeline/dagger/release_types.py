@@ -173,6 +173,10 @@ class Promotion:
     already_current: Annotated[
         bool, Doc("true when the tag already held this release: nothing was written")
     ] = dagger.field()
+    manifests: Annotated[
+        dagger.Directory | None,
+        Doc("with --pin: the manifests pinned to `pinned` (export it back to the ops checkout)"),
+    ] = dagger.field(default=None)
     json: Annotated[str, Doc("the whole promotion report as JSON, from this one run")] = (
         dagger.field()
     )
@@ -307,7 +311,7 @@ def dry_run_report_object(
     return report_object(done, images, emulated, would_write=spec.tags.all())
 
 
-def promotion_object(done: PromoteReport) -> Promotion:
+def promotion_object(done: PromoteReport, manifests: dagger.Directory | None = None) -> Promotion:
     return Promotion(
         tag=done.tag,
         source=done.source,
@@ -325,4 +329,5 @@ def promotion_object(done: PromoteReport) -> Promotion:
         released_meanwhile=done.released_meanwhile,
         already_current=done.already_current,
         json=done.model_dump_json(indent=2),
+        manifests=manifests,
     )

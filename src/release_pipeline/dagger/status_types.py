@@ -59,6 +59,9 @@ class VersionInfo:
             "(the same images released again); empty: not yanked"
         ),
     ] = dagger.field()
+    deployed: Annotated[
+        bool, Doc("true when the manifests given to status pin its index (deployed)")
+    ] = dagger.field()
 
 
 @object_type
@@ -95,6 +98,7 @@ def status_object(report: StatusReport) -> Status:
                 yanked=v.yanked,
                 live=v.live,
                 yanked_by=v.yanked_by or "",
+                deployed=v.deployed,
             )
             for v in report.versions
         ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -163,3 +164,52 @@ class StatusSpec:
 def status_spec(image: str, flavor: str = DEFAULT_FLAVOR, limit: str = "20") -> StatusSpec:
     """Validate what `status` reads; the limit comes as text from the CLI and Dagger alike."""
     return StatusSpec(parse_image(image), parse_flavor(flavor), parse_limit(limit))
+
+
+_HELM_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}(?:\.[A-Za-z0-9_-]{1,64}){0,15}")
+
+
+@dataclass(frozen=True)
+class PinSpec:
+    """A pin request: the release (a version, a digest, or neither: what `latest-F` holds,
+    for `--check` only) and the Helm values keys to read (none, one or three)."""
+
+    image: ImageRef
+    flavor: str
+    version: Version | None
+    digest: str | None
+    helm_keys: tuple[str, ...]
+
+    @property
+    def scheme(self) -> TagScheme:
+        return TagScheme(self.flavor)
+
+
+def pin_spec(
+    image: str,
+    flavor: str = DEFAULT_FLAVOR,
+    version: str | None = None,
+    digest: str | None = None,
+    helm_keys: str | None = None,
+    *,
+    check: bool = False,
+) -> PinSpec:
+    """Validate a pin before any file or registry is read."""
+    ref, flavor = parse_image(image), parse_flavor(flavor)
+    if version and digest:
+        raise InvalidInput("version", "give --version or --digest, not both")
+    if not (version or digest or check):
+        raise InvalidInput(
+            "version", "is required: the release to pin (--version V or --digest sha256:...)"
+        )
+    parsed = Version.parse(version) if version else None
+    if parsed is not None:
+        TagScheme(flavor).check_version(parsed)
+    keys = tuple(helm_keys.split(",")) if helm_keys else ()
+    if keys and (len(keys) not in (1, 3) or any(_HELM_KEY.fullmatch(k) is None for k in keys)):
+        raise InvalidInput(
+            "helm_keys",
+            "must be one dotted key holding the whole reference (image) or three: "
+            "repository,tag,digest (e.g. image.repository,image.tag,image.digest)",
+        )
+    return PinSpec(ref, flavor, parsed, parse_digest(digest, "digest") if digest else None, keys)

@@ -61,6 +61,7 @@ class PromoteReport(BaseModel):
     # versions released while this rollback ran: passed over and yanked like the others
     released_meanwhile: list[str] = []
     already_current: bool = False  # the tag already held this release: nothing to move
+    pin: PinReport | None = None  # `--pin DIR`: the manifests pinned to `pinned` after
 
 
 class LatestStatus(BaseModel):
@@ -87,6 +88,20 @@ class VersionStatus(BaseModel):
     live: bool  # stable and not yanked: what latest may carry
     # the version whose yank event yanks it: itself, or one holding the same index
     yanked_by: str | None = None
+    deployed: bool = False  # `status --manifests`: a reference there pins its index
+
+
+class DeployedRef(BaseModel):
+    """`status --manifests`: one reference of the flavor in the deployment manifests."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    line: int
+    reference: str  # as the file has it
+    digest: str | None  # None: a tag, not pinned to any release
+    version: str | None  # the release the digest is (None: unpinned, or no release)
+    yanked: bool = False  # that version is yanked: the manifests deploy a bad release
 
 
 class StatusReport(BaseModel):
@@ -99,3 +114,39 @@ class StatusReport(BaseModel):
     latest: LatestStatus
     versions: list[VersionStatus]  # newest first (SemVer precedence), at most `limit`
     rollback_candidates: list[str]  # live versions older than latest's, newest first
+    deployed: list[DeployedRef] | None = None  # `--manifests` only: what they pin
+
+
+class PinSite(BaseModel):
+    """One reference to the image in the manifests."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str  # relative to the manifests directory, '/'-separated
+    line: int
+    kind: str  # container, kustomize (an images: entry) or helm (values keys)
+    old: str  # the reference as the file has it
+    new: str  # the pinned reference (left alone: the same as old)
+
+
+class PinReport(BaseModel):
+    """What `pin` changed (dry run: would change; check: what is not pinned)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    image: str
+    flavor: str
+    version: str | None  # the release pinned, when the digest is one
+    digest: str
+    pinned: str  # image@digest: what every reference of the flavor now names
+    forced: str | None = None  # why only --force let this digest be pinned
+    changes: list[PinSite] = []  # references edited (check: not pinned to the release)
+    unchanged: list[PinSite] = []  # references already pinned to it
+    skipped: list[PinSite] = []  # references of the image left alone: another flavor
+    written: list[str] = []  # files written (dry run and check: none)
+    dry_run: bool = False
+    check: bool = False
+    diff: str = ""  # the unified diff (dry run only)
+
+
+PromoteReport.model_rebuild()  # its `pin` field names PinReport, defined after it

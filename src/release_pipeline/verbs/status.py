@@ -40,7 +40,9 @@ from release_pipeline.rules.manifests import (
 from release_pipeline.rules.releases import Ledger, Releases
 from release_pipeline.rules.specs import StatusSpec
 from release_pipeline.rules.versions import Version
+from release_pipeline.verbs.deployed import deployed
 from release_pipeline.verbs.holdings import find_version, read_releases, with_digests
+from release_pipeline.verbs.pin_tree import ManifestTree
 from release_pipeline.verbs.report import LatestStatus, StatusReport, VersionStatus
 
 
@@ -50,8 +52,11 @@ class _Labels:
     created: str | None
 
 
-async def status(spec: StatusSpec, client: RegistryClient) -> StatusReport:
-    """Where `latest-F` points, the newest `spec.limit` versions, and the rollback candidates."""
+async def status(
+    spec: StatusSpec, client: RegistryClient, manifests: ManifestTree | None = None
+) -> StatusReport:
+    """Where `latest-F` points, the newest `spec.limit` versions, and the rollback candidates;
+    with `manifests`, which of them the deployment manifests pin (`deployed`)."""
     repo, scheme = spec.image.repository, spec.scheme
     listed = await client.list_tags(repo)
     shown = Releases(Ledger.read(scheme, listed)).versions[: spec.limit]
@@ -100,12 +105,18 @@ async def status(spec: StatusSpec, client: RegistryClient) -> StatusReport:
         client, repo, releases, [v for v in older if releases.live(v)][: spec.limit]
     )
     candidates = [v for v in releases.candidates(held) if v in releases.digests]
+    refs = None
+    if manifests is not None:
+        refs, releases = await deployed(client, str(spec.image), repo, releases, manifests)
+        pinned = {r.version for r in refs}
+        rows = [r.model_copy(update={"deployed": r.version in pinned}) for r in rows]
     return StatusReport(
         image=str(spec.image),
         flavor=spec.flavor,
         latest=LatestStatus(tag=scheme.latest, digest=held, version=_str(current)),
         versions=rows,
         rollback_candidates=[str(v) for v in candidates[: spec.limit]],
+        deployed=refs,
     )
 
 
