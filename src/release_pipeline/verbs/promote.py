@@ -222,7 +222,7 @@ async def _rollback(
     newer = [
         v for v in releases.versions if v > version and v.stable and not releases.ledger.marked(v)
     ]
-    tags = [releases.ledger.scheme.version_tags(v)[0] for v in newer]
+    tags = [releases.ledger.scheme.release_tag(v) for v in newer]
     indexes = dict(
         zip(newer, await map_concurrently(partial(client.get_manifest, repo), tags), strict=True)
     )
