@@ -19,7 +19,13 @@ from release_pipeline.rules.inputs import (
     parse_sha,
     parse_tag,
 )
-from release_pipeline.rules.tags import ReleaseTags, TagScheme, is_immutable_anywhere, read_tag
+from release_pipeline.rules.tags import (
+    ChannelScheme,
+    ReleaseTags,
+    TagScheme,
+    is_immutable_anywhere,
+    read_tag,
+)
 from release_pipeline.rules.versions import Version
 
 
@@ -56,6 +62,44 @@ def release_spec(
         platforms=parse_platforms(tuple(platforms)),
     )
     spec.tags  # noqa: B018 - builds and checks every tag the release would write
+    return spec
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """A channel release: commit `sha` for channel `channel` of `flavor` (`docs`, `edge`)."""
+
+    image: ImageRef
+    channel: str
+    sha: str
+    flavor: str
+    platforms: tuple[Platform, ...]
+
+    @property
+    def scheme(self) -> ChannelScheme:
+        return ChannelScheme(self.flavor, self.channel)
+
+    @property
+    def tags(self) -> ReleaseTags:
+        return self.scheme.release_tags(self.sha, self.platforms)
+
+
+def channel_spec(
+    image: str,
+    channel: str,
+    sha: str,
+    flavor: str = DEFAULT_FLAVOR,
+    platforms: Sequence[str] = DEFAULT_PLATFORMS,
+) -> ChannelSpec:
+    """Validate every field of a channel release, as `release_spec` does a version's."""
+    spec = ChannelSpec(
+        image=parse_image(image),
+        channel=channel,
+        sha=parse_sha(sha),
+        flavor=parse_flavor(flavor),
+        platforms=parse_platforms(tuple(platforms)),
+    )
+    spec.tags  # noqa: B018 - checks the channel and builds every tag the release writes
     return spec
 
 

@@ -279,9 +279,9 @@ class TagScheme:
 @dataclass(frozen=True)
 class ReleaseTags:
     sha_arch: dict[Platform, str]
-    version_arch: dict[Platform, tuple[str, str]]
-    index: tuple[str, str, str]  # F-sha-S, N-F, vN-F
-    latest: str
+    version_arch: dict[Platform, tuple[str, ...]]  # a channel release writes none
+    index: tuple[str, ...]  # F-sha-S, then N-F, vN-F (a channel release: F-sha-S only)
+    latest: str  # the floating tag: latest-F, or the channel tag
 
     def all(self) -> list[str]:
         per_arch = [t for p in self.sha_arch for t in (self.sha_arch[p], *self.version_arch[p])]
@@ -326,6 +326,17 @@ class ChannelScheme:
     def floating_tags(self, platforms: Iterable[Platform]) -> list[str]:
         """Every tag that moves with the channel, in write order: per-arch, then the channel."""
         return [*(self.arch_tag(p) for p in platforms), self.tag]
+
+    def release_tags(self, sha: str, platforms: Iterable[Platform]) -> ReleaseTags:
+        """The immutable tags of a channel release: the flavor's SHA tags, no version tags."""
+        self.check()
+        scheme, platforms = TagScheme(self.flavor), tuple(platforms)
+        return ReleaseTags(
+            sha_arch={p: scheme.sha_arch_tag(sha, p) for p in platforms},
+            version_arch={p: () for p in platforms},
+            index=(scheme.sha_tag(sha),),
+            latest=self.tag,
+        )
 
     def release_of(self, tag: str) -> str | None:
         match = _CHANNEL_RELEASE.fullmatch(tag)
