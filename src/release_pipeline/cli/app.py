@@ -23,6 +23,7 @@ from typing import Any, NoReturn, TypeAlias
 
 import anyio
 
+from release_pipeline.cli.channel import add_channel_flags, channel_request
 from release_pipeline.cli.preflight import add_preflight_parser, preflight_main
 from release_pipeline.cli.render import Style, render
 from release_pipeline.errors import InvalidInput, ReleaseError
@@ -38,9 +39,15 @@ from release_pipeline.rules.inputs import (
 from release_pipeline.rules.specs import promote_spec, release_spec, status_spec
 from release_pipeline.rules.tags import TagScheme
 from release_pipeline.rules.versions import Version
+from release_pipeline.verbs.channel import release_channel
 from release_pipeline.verbs.promote import promote
 from release_pipeline.verbs.release import merge, plan
-from release_pipeline.verbs.report import PromoteReport, ReleaseReport, StatusReport
+from release_pipeline.verbs.report import (
+    ChannelReport,
+    PromoteReport,
+    ReleaseReport,
+    StatusReport,
+)
 from release_pipeline.verbs.status import status
 
 PASSWORD_ENV = "REGISTRY_PASSWORD"  # noqa: S105 - the variable name, not a password
@@ -54,7 +61,7 @@ exit codes:
      and no floating tag of the flavor (a misspelled --image or --flavor)
   2  invalid input or an unknown flag: nothing was sent to the registry"""
 
-Report = ReleaseReport | PromoteReport | StatusReport
+Report = ReleaseReport | ChannelReport | PromoteReport | StatusReport
 Runner = Callable[[argparse.Namespace, Credentials | None], Awaitable[Report]]
 # Verbs register on this; typed for plain ArgumentParsers, so a module adding its own verb
 # (`add_X_parser(verbs)`) needs nothing from here. Each verb is a `Parser` all the same:
@@ -181,6 +188,20 @@ def add_plan(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     )
 
 
+def add_channel(verbs: Verbs, common: argparse.ArgumentParser) -> None:
+    verb = add_verb(
+        verbs,
+        common,
+        "channel",
+        "release a commit to a branch channel (docs, edge-FLAVOR): the SHA tags, then the "
+        "channel tag, moved only to a descendant of the commit it holds",
+        f'{PROG} channel --image ghcr.io/org/app --flavor docs --channel docs --sha "$(git '
+        'rev-parse HEAD)"',
+        run_channel,
+    )
+    add_channel_flags(verb)
+
+
 def add_promote(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     verb = add_verb(
         verbs,
@@ -217,7 +238,7 @@ def add_preflight(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     add_preflight_parser(verbs)
 
 
-VERBS = (add_merge, add_plan, add_promote, add_status, add_preflight)
+VERBS = (add_merge, add_plan, add_channel, add_promote, add_status, add_preflight)
 
 
 def add_scheme_flag(parser: argparse.ArgumentParser) -> None:
@@ -320,6 +341,14 @@ async def _release(
         if publish:
             return await merge(spec, client, force=args.force, source_url=source_url)
         return await plan(spec, client, force=args.force, source_url=source_url)
+
+
+async def run_channel(args: argparse.Namespace, credentials: Credentials | None) -> Report:
+    spec, ancestry, source_url = channel_request(args)  # checked before any request
+    async with client_for(args, spec.image, credentials, push=not args.dry_run) as client:
+        return await release_channel(
+            spec, client, ancestry, force=args.force, dry_run=args.dry_run, source_url=source_url
+        )
 
 
 async def run_promote(args: argparse.Namespace, credentials: Credentials | None) -> Report:

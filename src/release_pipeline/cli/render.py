@@ -22,7 +22,12 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from release_pipeline.verbs.report import PromoteReport, ReleaseReport, StatusReport
+from release_pipeline.verbs.report import (
+    ChannelReport,
+    PromoteReport,
+    ReleaseReport,
+    StatusReport,
+)
 
 WIDTH = 100
 SHORT_HEX = 12
@@ -73,9 +78,13 @@ class Style:
         return [self.paint(label, tone) + first[len(label) :], *rest]
 
 
-def render(report: ReleaseReport | PromoteReport | StatusReport, style: Style) -> str:
+def render(
+    report: ReleaseReport | ChannelReport | PromoteReport | StatusReport, style: Style
+) -> str:
     if isinstance(report, ReleaseReport):
         lines = release_text(report, style)
+    elif isinstance(report, ChannelReport):
+        lines = channel_text(report, style)
     elif isinstance(report, PromoteReport):
         lines = promote_text(report, style)
     else:
@@ -94,15 +103,7 @@ def release_text(report: ReleaseReport, style: Style) -> list[str]:
     lines += style.note(
         f"{report.image} {report.version} ({_flavor(report.flavor)}, {report.sha[:8]})"
     )
-    rows: list[Row] = []
-    for tag, digest in report.tags.items():
-        if tag in report.replaced:
-            change = _change(style, report.replaced[tag], digest)
-            rows.append(((tag, change, "would overwrite" if dry else "overwritten"), "warn"))
-        elif tag in report.written:
-            rows.append(((tag, style.digest(digest), _wrote(dry)), "good"))
-        else:
-            rows.append(((tag, style.digest(digest), "unchanged"), None))
+    rows = _tag_rows(report.tags, report.written, report.replaced, dry, style)
     rows += [
         ((tag, "", f"{_wrote(dry)} (points at a newer release)"), "good")
         for tag in report.written
@@ -117,6 +118,36 @@ def release_text(report: ReleaseReport, style: Style) -> list[str]:
             + ", ".join(report.revision_unverified)
         )
     return lines
+
+
+def channel_text(report: ChannelReport, style: Style) -> list[str]:
+    """A channel release: its tags as `release_text` lists them, then why the channel moved."""
+    dry = report.dry_run
+    lines = _banner(dry, style)
+    lines += style.note(
+        f"{report.image} {report.channel} ({_flavor(report.flavor)}, {report.sha[:8]})"
+    )
+    rows = _tag_rows(report.tags, report.written, report.replaced, dry, style)
+    lines += _grid(("TAG", "DIGEST", "STATE"), rows, style)
+    lines += style.note(f"pinned: {style.ref(report.image, report.index_digest)}")
+    lines += style.labelled("channel", report.reason, "warn" if report.forced else None)
+    return lines
+
+
+def _tag_rows(
+    tags: dict[str, str], written: list[str], replaced: dict[str, str], dry: bool, style: Style
+) -> list[Row]:
+    """A release's tags in write order: overwritten (old -> new), written, or unchanged."""
+    rows: list[Row] = []
+    for tag, digest in tags.items():
+        if tag in replaced:
+            change = _change(style, replaced[tag], digest)
+            rows.append(((tag, change, "would overwrite" if dry else "overwritten"), "warn"))
+        elif tag in written:
+            rows.append(((tag, style.digest(digest), _wrote(dry)), "good"))
+        else:
+            rows.append(((tag, style.digest(digest), "unchanged"), None))
+    return rows
 
 
 def promote_text(report: PromoteReport, style: Style) -> list[str]:

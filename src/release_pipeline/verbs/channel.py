@@ -88,7 +88,7 @@ async def release_channel(
         platforms=done.platforms,
         index_digest=done.index.digest,
         pinned=f"{spec.image}@{done.index.digest}",
-        tags=done.tags,
+        tags=done.tags | writes,
         written=list(writes),
         replaced=done.replaced,
         moved=scheme.tag in writes,

@@ -46,7 +46,9 @@ class ChannelReport(BaseModel):
     platforms: dict[str, str]  # platform -> per-arch manifest digest
     index_digest: str
     pinned: str  # image@index_digest
-    tags: dict[str, str]  # every immutable tag of this release -> digest, in write order
+    # every immutable tag of this release, then the channel tags this run wrote -> digest,
+    # in write order
+    tags: dict[str, str]
     written: list[str]  # tags PUT by this run (dry run: would PUT), in write order
     replaced: dict[str, str]  # tag -> digest it held before --force overwrote it
     moved: bool  # the channel tag was written (dry run: would be)

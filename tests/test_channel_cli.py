@@ -1,0 +1,132 @@
+"""`release-pipeline channel` with real git checkouts and a real registry.
+
+Ancestry is git's own answer (`git merge-base --is-ancestor` in the checkout). A checkout
+cloned before a newer push fetches that commit from origin when the registry names it; a
+shallow clone is refused before any request.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import ProxyFactory
+from seeding import seed_commits
+from support.actions_runner import git
+from support.commands import run_json
+from support.images import fetch_raw, tag_digests
+from support.registry import Registry
+
+from release_pipeline.cli import app as cli
+
+REVISION = "org.opencontainers.image.revision"
+
+
+def pushes(origin: Path, count: int) -> list[str]:
+    """`count` commits pushed to main of a bare `origin`, oldest first."""
+    work = origin.parent / "work"
+    if not work.exists():
+        git(origin.parent, "init", "-q", "--bare", "-b", "main", str(origin))
+        git(origin.parent, "clone", "-q", str(origin), str(work))
+    made = []
+    for _ in range(count):
+        git(work, "commit", "-q", "--allow-empty", "-m", f"push {len(made)}")
+        git(work, "push", "-q", "origin", "HEAD:main")
+        made.append(git(work, "rev-parse", "HEAD").strip())
+    return made
+
+
+def clone(origin: Path, dest: Path, *extra: str) -> Path:
+    git(origin.parent, "clone", "-q", *extra, f"file://{origin}", str(dest))
+    return dest
+
+
+def channel(image: str, sha: str, checkout: Path, *extra: str) -> list[str]:
+    return [
+        "channel",
+        f"--image={image}",
+        "--flavor=docs",
+        "--channel=docs",
+        f"--sha={sha}",
+        f"--git-dir={checkout}",
+        *extra,
+    ]
+
+
+def docs_revision(host: str, repo: str) -> str:
+    revision: str = json.loads(fetch_raw(host, repo, "docs")[0])["annotations"][REVISION]
+    return revision
+
+
+def test_an_older_push_rerun_leaves_the_channel_and_says_why(
+    registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host, repo = registry.host, "cli/docs"
+    origin = tmp_path / "origin.git"
+    old, new = pushes(origin, 2)
+    seed_commits(host, repo, [old, new], flavor="docs")
+    checkout = clone(origin, tmp_path / "checkout")
+    image = f"{host}/{repo}"
+
+    for sha in (old, new):
+        code, report, err = run_json(capsys, *channel(image, sha, checkout))
+        assert code == 0 and report["moved"], err
+    assert docs_revision(host, repo) == new
+
+    assert cli.run(channel(image, old, checkout)) == 0
+    out = capsys.readouterr().out
+    assert f"channel: {old[:8]} does not descend from {new[:8]}, which docs holds" in out
+    assert "docs stays where it is; --force moves it." in out
+    assert docs_revision(host, repo) == new
+
+
+def test_a_checkout_cloned_before_a_newer_push_fetches_it_to_decide(
+    registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The older push's run cloned before the newer push; the newer one released first. The
+    registry names a commit the clone lacks: it is fetched, and the channel stays."""
+    host, repo = registry.host, "cli/late"
+    origin = tmp_path / "origin.git"
+    (old,) = pushes(origin, 1)
+    early = clone(origin, tmp_path / "early")
+    (new,) = pushes(origin, 1)
+    seed_commits(host, repo, [old, new], flavor="docs")
+    late = clone(origin, tmp_path / "late")
+    assert run_json(capsys, *channel(f"{host}/{repo}", new, late))[1]["moved"]
+
+    code, report, err = run_json(capsys, *channel(f"{host}/{repo}", old, early))
+    assert code == 0 and not report["moved"], err
+    assert f"does not descend from {new[:8]}" in report["reason"]
+    assert docs_revision(host, repo) == new
+
+
+def test_a_shallow_clone_or_a_foreign_commit_is_refused_before_any_request(
+    registry: Registry,
+    proxy_factory: ProxyFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    origin = tmp_path / "origin.git"
+    (sha,) = pushes(origin, 1)
+    seed_commits(registry.host, "cli/refused", [sha], flavor="docs")
+    shallow = clone(origin, tmp_path / "shallow", "--depth=1")
+    full = clone(origin, tmp_path / "full")
+    before = tag_digests(registry.host, "cli/refused")
+    proxy = proxy_factory(registry.host)
+    image = f"{proxy.host}/cli/refused"
+    cases = {
+        "fetch-depth: 0": channel(image, sha, shallow),
+        "is not a commit of the checkout": channel(image, "e" * 40, full),
+        "is not a git checkout": channel(image, sha, tmp_path),
+        "channel: must not be a word the tag scheme uses": [
+            *channel(image, sha, full)[:3],
+            "--channel=latest",
+            *channel(image, sha, full)[4:],
+        ],
+    }
+    for words, argv in cases.items():
+        assert cli.run(argv) == cli.EXIT_INVALID, words
+        assert words in capsys.readouterr().err
+    assert proxy.counted() == []
+    assert tag_digests(registry.host, "cli/refused") == before
