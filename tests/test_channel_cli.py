@@ -130,3 +130,30 @@ def test_a_shallow_clone_or_a_foreign_commit_is_refused_before_any_request(
         assert words in capsys.readouterr().err
     assert proxy.counted() == []
     assert tag_digests(registry.host, "cli/refused") == before
+
+
+def test_on_call_rolls_docs_back_by_a_short_sha_from_status(
+    registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host, repo = registry.host, "cli/rollback"
+    origin = tmp_path / "origin.git"
+    good, bad = pushes(origin, 2)
+    seed_commits(host, repo, [good, bad], flavor="docs")
+    checkout = clone(origin, tmp_path / "checkout")
+    image = f"{host}/{repo}"
+    for sha in (good, bad):
+        assert cli.run(channel(image, sha, checkout)) == 0
+    capsys.readouterr()
+    where = ["--flavor=docs", "--channel=docs", f"--git-dir={checkout}"]
+
+    code, status, _ = run_json(capsys, "status", f"--image={image}", *where)
+    assert code == 0 and status["latest"]["version"] == bad
+    assert status["rollback_candidates"] == [good]
+
+    argv = ["promote", f"--image={image}", f"--from={good[:8]}", *where]
+    assert cli.run(argv) == 0
+    out = capsys.readouterr().out
+    assert f"docs <- {good}" in out and f"docs_{bad}-yanked" in out
+    assert docs_revision(host, repo) == good
+    assert cli.run([*argv, "--to=edge-docs"]) == cli.EXIT_INVALID
+    assert "to: a channel moves its own tag" in capsys.readouterr().err

@@ -18,11 +18,12 @@ GIT_TIMEOUT = 120.0
 
 
 class GitAncestry:
-    """`is_ancestor(older, newer)` for the checkout at `path`."""
+    """`is_ancestor(older, newer)` for the checkout at `path`: a full clone, checked here."""
 
-    def __init__(self, path: Path, sha: str) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
         self._fetched: set[str] = set()
+        self._walked: dict[str, frozenset[str] | None] = {}
         shallow = self._git("rev-parse", "--is-shallow-repository")
         if shallow.returncode != 0:
             raise InvalidInput("git-dir", f"{path} is not a git checkout")
@@ -32,16 +33,33 @@ class GitAncestry:
                 f"{path} is a shallow clone: a channel release decides from the branch's "
                 "history (actions/checkout: fetch-depth: 0)",
             )
-        if not self._has(sha):
-            raise InvalidInput("sha", f"is not a commit of the checkout at {path}")
+
+    def commit(self, name: str, field: str) -> str:
+        """The full SHA of commit `name` (a SHA or a prefix of one) in this checkout, fetched
+        from origin when missing; `InvalidInput` naming `field` when there is none."""
+        if len(name) == 40 and self._present(name):
+            return name
+        found = self._git("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
+        if found.returncode != 0:
+            raise InvalidInput(field, f"is not a commit of the checkout at {self.path}")
+        return found.stdout.strip()
 
     def __call__(self, older: str, newer: str) -> bool | None:
         if not self._present(newer):
             return None
         if not self._present(older):
             return False  # a full clone has every ancestor of what it has
-        answer = self._git("merge-base", "--is-ancestor", older, newer).returncode
-        return {0: True, 1: False}.get(answer)
+        ancestors = self._ancestors(newer)
+        return None if ancestors is None else older in ancestors
+
+    def _ancestors(self, sha: str) -> frozenset[str] | None:
+        """Every commit `sha` descends from, itself included: one `git rev-list` per commit
+        asked about, so a re-list over many releases costs one walk each, not one per pair."""
+        if sha not in self._walked:
+            listed = self._git("rev-list", sha)
+            found = frozenset(listed.stdout.split()) if listed.returncode == 0 else None
+            self._walked[sha] = found
+        return self._walked[sha]
 
     def _present(self, sha: str) -> bool:
         if self._has(sha):

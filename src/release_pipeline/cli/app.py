@@ -23,7 +23,13 @@ from typing import Any, NoReturn, TypeAlias
 
 import anyio
 
-from release_pipeline.cli.channel import add_channel_flags, channel_request
+from release_pipeline.cli.channel import (
+    add_channel_choice,
+    add_channel_flags,
+    channel_promote_request,
+    channel_request,
+    channel_status_request,
+)
 from release_pipeline.cli.preflight import add_preflight_parser, preflight_main
 from release_pipeline.cli.render import Style, render
 from release_pipeline.errors import InvalidInput, ReleaseError
@@ -40,6 +46,8 @@ from release_pipeline.rules.specs import promote_spec, release_spec, status_spec
 from release_pipeline.rules.tags import TagScheme
 from release_pipeline.rules.versions import Version
 from release_pipeline.verbs.channel import release_channel
+from release_pipeline.verbs.channel_rollback import promote_channel
+from release_pipeline.verbs.channel_status import channel_status
 from release_pipeline.verbs.promote import promote
 from release_pipeline.verbs.release import merge, plan
 from release_pipeline.verbs.report import (
@@ -219,6 +227,7 @@ def add_promote(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="show what promote would write and yank, writing nothing",
     )
+    add_channel_choice(verb)
 
 
 def add_status(verbs: Verbs, common: argparse.ArgumentParser) -> None:
@@ -231,6 +240,7 @@ def add_status(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         run_status,
     )
     verb.add_argument("--limit", default="20", help="versions shown, newest first (default 20)")
+    add_channel_choice(verb)
 
 
 def add_preflight(verbs: Verbs, common: argparse.ArgumentParser) -> None:
@@ -352,12 +362,20 @@ async def run_channel(args: argparse.Namespace, credentials: Credentials | None)
 
 
 async def run_promote(args: argparse.Namespace, credentials: Credentials | None) -> Report:
+    if args.channel is not None:
+        channel, ancestry = channel_promote_request(args)
+        async with client_for(args, channel.image, credentials, push=not args.dry_run) as client:
+            return await promote_channel(channel, client, ancestry, dry_run=args.dry_run)
     spec = promote_spec(args.image, args.source, args.target, args.flavor)
     async with client_for(args, spec.image, credentials, push=not args.dry_run) as client:
         return await promote(spec, client, dry_run=args.dry_run)
 
 
 async def run_status(args: argparse.Namespace, credentials: Credentials | None) -> Report:
+    if args.channel is not None:
+        channel, ancestry = channel_status_request(args)
+        async with client_for(args, channel.image, credentials, push=False) as client:
+            return await channel_status(channel, client, ancestry)
     spec = status_spec(args.image, args.flavor, args.limit)
     async with client_for(args, spec.image, credentials, push=False) as client:
         return await status(spec, client)

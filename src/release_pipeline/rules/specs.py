@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,8 @@ from release_pipeline.rules.tags import (
     read_tag,
 )
 from release_pipeline.rules.versions import Version
+
+_COMMIT_PREFIX = re.compile(r"[0-9a-f]{7,40}")
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,33 @@ def channel_spec(
         platforms=parse_platforms(tuple(platforms)),
     )
     spec.tags  # noqa: B018 - checks the channel and builds every tag the release writes
+    return spec
+
+
+@dataclass(frozen=True)
+class ChannelPromoteSpec:
+    """A rollback (or roll-forward) of a channel to one of its releases: `source` is that
+    commit, or a prefix of it (at least 7 hex digits) that names one release only."""
+
+    image: ImageRef
+    channel: str
+    source: str
+    flavor: str
+
+    @property
+    def scheme(self) -> ChannelScheme:
+        return ChannelScheme(self.flavor, self.channel)
+
+
+def channel_promote_spec(
+    image: str, channel: str, source: str, flavor: str = DEFAULT_FLAVOR
+) -> ChannelPromoteSpec:
+    spec = ChannelPromoteSpec(parse_image(image), channel, source.lower(), parse_flavor(flavor))
+    spec.scheme.check()
+    if _COMMIT_PREFIX.fullmatch(spec.source) is None:
+        raise InvalidInput(
+            "from", "must name a commit of the channel: 7 to 40 hex digits of its SHA"
+        )
     return spec
 
 
@@ -207,3 +237,23 @@ class StatusSpec:
 def status_spec(image: str, flavor: str = DEFAULT_FLAVOR, limit: str = "20") -> StatusSpec:
     """Validate what `status` reads; the limit comes as text from the CLI and Dagger alike."""
     return StatusSpec(parse_image(image), parse_flavor(flavor), parse_limit(limit))
+
+
+@dataclass(frozen=True)
+class ChannelStatusSpec:
+    image: ImageRef
+    flavor: str
+    channel: str
+    limit: int  # releases shown, newest first
+
+    @property
+    def scheme(self) -> ChannelScheme:
+        return ChannelScheme(self.flavor, self.channel)
+
+
+def channel_status_spec(
+    image: str, channel: str, flavor: str = DEFAULT_FLAVOR, limit: str = "20"
+) -> ChannelStatusSpec:
+    spec = ChannelStatusSpec(parse_image(image), parse_flavor(flavor), channel, parse_limit(limit))
+    spec.scheme.check()
+    return spec

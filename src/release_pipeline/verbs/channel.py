@@ -69,10 +69,10 @@ async def release_channel(
             recorded = None
         if dry_run:
             moved = {} if recorded == done.index.digest else {record: done.index.digest}
-            moved |= dict.fromkeys(_stale(scheme, done.index, held), done.index.digest)
+            moved |= dict.fromkeys(stale_tags(scheme, done.index, held), done.index.digest)
             revision = spec.sha
         else:
-            moved = await _move(client, repo, scheme, done.index, record, recorded)
+            moved = await move_channel(client, repo, scheme, done.index, record, recorded)
             settled = await settle(
                 client, repo, scheme, ledger, spec.sha, is_ancestor, "re-run this release"
             )
@@ -113,7 +113,7 @@ def _late(decision: Decision, tag: str, sha: str, revision: str | None) -> Decis
     )
 
 
-def _stale(scheme: ChannelScheme, index: Manifest, held: Holding | None) -> list[str]:
+def stale_tags(scheme: ChannelScheme, index: Manifest, held: Holding | None) -> list[str]:
     """The channel tags a move to `index` writes (a dry run's answer: per-arch tags are
     counted as written unless the channel already holds this index)."""
     if held is not None and held.digest == index.digest:
@@ -143,7 +143,7 @@ def holding(manifest: Manifest) -> Holding:
     return Holding(manifest.digest, revision if valid else None)
 
 
-async def _move(
+async def move_channel(
     client: RegistryClient,
     repo: str,
     scheme: ChannelScheme,
@@ -204,7 +204,7 @@ async def settle(
                 raise RegistryError(
                     f"{scheme.release_tag(target)} holds an index of another commit"
                 )
-            done.written |= await _move(client, repo, scheme, index, None, None)
+            done.written |= await move_channel(client, repo, scheme, index, None, None)
             current = done.revision = target
     except RegistryError as exc:
         raise type(exc)(
