@@ -167,9 +167,11 @@ def run_caller(
     real_preflight: bool = False,
     extra_env: dict[str, str] | None = None,
     stand_ins: tuple[str, ...] = (),
+    sha: str | None = None,
 ) -> Run:
     """Run the caller's reusable workflow for a tag push (ref_name) or a dispatch (dispatch).
-    `stand_ins` names commands (colima, docker) replaced by recorders in Run.tool_calls."""
+    `stand_ins` names commands (colima, docker) replaced by recorders in Run.tool_calls.
+    `sha` is the run's github.sha (default: the repository's HEAD, as for a branch push)."""
     caller = load(caller_path)
     dispatch = dispatch or {}
     received, reusable = call_inputs(caller, dispatch)
@@ -195,6 +197,7 @@ def run_caller(
         "ref_name": ref_name or "main",
         "ref_type": ref_type if ref_name else "branch",
         "event_name": "workflow_dispatch" if dispatch else "push",
+        "sha": sha or git(repo, "rev-parse", "HEAD"),
     }
     base = {"github": github, **received}
     run = Run(caller, reusable, received["inputs"], {}, [], [])
