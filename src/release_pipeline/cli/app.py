@@ -26,6 +26,7 @@ import anyio
 from release_pipeline.cli.channel import (
     add_channel_choice,
     add_channel_flags,
+    add_commit_flags,
     channel_promote_request,
     channel_request,
     channel_status_request,
@@ -151,13 +152,7 @@ def add_verb(
 def add_release_flags(verb: argparse.ArgumentParser) -> None:
     """The flags `merge` and `plan` share: what to release and whether to overwrite."""
     verb.add_argument("--version", required=True, help="SemVer, with or without v")
-    verb.add_argument("--sha", required=True, help="full 40-hex git commit SHA")
-    verb.add_argument(
-        "--platform",
-        action="append",
-        dest="platforms",
-        help=f"os/arch[/variant], repeatable (default {' '.join(DEFAULT_PLATFORMS)})",
-    )
+    add_commit_flags(verb)
     verb.add_argument(
         "--force",
         action="store_true",

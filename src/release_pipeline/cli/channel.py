@@ -36,8 +36,8 @@ def add_channel_choice(verb: argparse.ArgumentParser, *, required: bool = False)
     )
 
 
-def add_channel_flags(verb: argparse.ArgumentParser) -> None:
-    add_channel_choice(verb, required=True)
+def add_commit_flags(verb: argparse.ArgumentParser) -> None:
+    """What every release names: the commit, and the platforms its images are for."""
     verb.add_argument("--sha", required=True, help="full 40-hex git commit SHA")
     verb.add_argument(
         "--platform",
@@ -45,6 +45,11 @@ def add_channel_flags(verb: argparse.ArgumentParser) -> None:
         dest="platforms",
         help=f"os/arch[/variant], repeatable (default {' '.join(DEFAULT_PLATFORMS)})",
     )
+
+
+def add_channel_flags(verb: argparse.ArgumentParser) -> None:
+    add_channel_choice(verb, required=True)
+    add_commit_flags(verb)
     verb.add_argument(
         "--force",
         action="store_true",

@@ -98,40 +98,42 @@ def render(
 
 
 def release_text(report: ReleaseReport, style: Style) -> list[str]:
-    dry = report.dry_run
-    lines = _banner(dry, style)
-    lines += style.note(
-        f"{report.image} {report.version} ({_flavor(report.flavor)}, {report.sha[:8]})"
-    )
-    rows = _tag_rows(report.tags, report.written, report.replaced, dry, style)
-    rows += [
-        ((tag, "", f"{_wrote(dry)} (points at a newer release)"), "good")
+    later: list[Row] = [
+        ((tag, "", f"{_wrote(report.dry_run)} (points at a newer release)"), "good")
         for tag in report.written
         if tag not in report.tags
     ]
-    lines += _grid(("TAG", "DIGEST", "STATE"), rows, style)
-    lines += style.note(f"pinned: {style.ref(report.image, report.index_digest)}")
+    lines = _published(report, report.version, later, style)
     lines += style.note(f"latest: {report.latest_reason}")
-    if report.revision_unverified:
-        lines += style.note(
-            "revision not verified (no org.opencontainers.image.revision label): "
-            + ", ".join(report.revision_unverified)
-        )
-    return lines
+    return lines + _unverified(report, style)
 
 
 def channel_text(report: ChannelReport, style: Style) -> list[str]:
     """A channel release: its tags as `release_text` lists them, then why the channel moved."""
+    lines = _published(report, report.channel, [], style)
+    lines += style.labelled("channel", report.reason, "warn" if report.forced else None)
+    return lines + _unverified(report, style)
+
+
+def _published(
+    report: ReleaseReport | ChannelReport, name: str, later: list[Row], style: Style
+) -> list[str]:
+    """What a release wrote: its name, its tags in write order (then `later`), its pin."""
     dry = report.dry_run
     lines = _banner(dry, style)
-    lines += style.note(
-        f"{report.image} {report.channel} ({_flavor(report.flavor)}, {report.sha[:8]})"
-    )
-    rows = _tag_rows(report.tags, report.written, report.replaced, dry, style)
+    lines += style.note(f"{report.image} {name} ({_flavor(report.flavor)}, {report.sha[:8]})")
+    rows = _tag_rows(report.tags, report.written, report.replaced, dry, style) + later
     lines += _grid(("TAG", "DIGEST", "STATE"), rows, style)
-    lines += style.note(f"pinned: {style.ref(report.image, report.index_digest)}")
-    lines += style.labelled("channel", report.reason, "warn" if report.forced else None)
-    return lines
+    return lines + style.note(f"pinned: {style.ref(report.image, report.index_digest)}")
+
+
+def _unverified(report: ReleaseReport | ChannelReport, style: Style) -> list[str]:
+    if not report.revision_unverified:
+        return []
+    return style.note(
+        "revision not verified (no org.opencontainers.image.revision label): "
+        + ", ".join(report.revision_unverified)
+    )
 
 
 def _tag_rows(
