@@ -15,7 +15,7 @@ import anyio
 import pytest
 from channel_history import Commits
 from conftest import ProxyFactory
-from seeding import seed_commits
+from seeding import assert_every_index_complete, seed_commits
 from support.faults import Faults
 from support.hostile_answers import Answer, Hostile
 from support.images import fetch_raw
@@ -159,3 +159,40 @@ async def test_a_manifest_put_refused_by_the_link_race_is_sent_again(
     with pytest.raises(RegistryError, match="DIGEST_INVALID"):
         await ship(proxy.host, "channel-races/link2", sha, git, RetryPolicy(attempts=3))
     assert refused["left"] == 97  # three attempts of the first PUT, then the error
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "workers-sha-{sha8}",
+        "edge-workers_{sha}",
+        "edge-workers-amd64",
+        "edge-workers-arm64",
+        "edge-workers",
+    ],
+)
+async def test_a_channel_release_cut_at_any_write_never_moves_back_and_a_rerun_finishes(
+    registry: Registry, proxy_factory: ProxyFactory, broken: str
+) -> None:
+    """A kill point at each write: one tag's PUT fails for good. The release fails, every
+    index the registry holds is complete, the channel still holds the older commit or already
+    the newer one (never anything else), and re-running the release finishes it."""
+    repo, git = f"channel-races/cut{len(broken)}", Commits()
+    old, new = git.line(2, prefix=f"cut {broken}")
+    seed_commits(registry.host, repo, [old, new])
+    await ship(registry.host, repo, old, git)
+    tag = broken.format(sha8=new[:8], sha=new)
+    faults = Faults(rate=1.0, kinds=("500",), methods=frozenset({"PUT"}), path=f"/{tag}$")
+    proxy = proxy_factory(registry.host, faults=faults)
+    with pytest.raises(RegistryError, match="answered 500"):
+        await ship(proxy.host, repo, new, git, RetryPolicy(attempts=2, base_delay=0.001))
+    assert faults.injected == {"500": 2}
+    assert_every_index_complete(registry.host, repo)
+    assert held(registry.host, repo) == old  # the channel tag is the last write
+
+    rerun = await ship(registry.host, repo, new, git)
+    assert rerun.moved and rerun.revision == new
+    assert held(registry.host, repo) == new
+    for arch in ("amd64", "arm64"):
+        child = fetch_raw(registry.host, repo, f"edge-workers-{arch}")[2]
+        assert child == fetch_raw(registry.host, repo, f"workers-sha-{new[:8]}-{arch}")[2]
