@@ -54,6 +54,16 @@ def channel(image: str, sha: str, checkout: Path, *extra: str) -> list[str]:
     ]
 
 
+def released_setup(
+    registry: Registry, tmp_path: Path, repo: str, count: int
+) -> tuple[str, Path, list[str]]:
+    """`count` pushes to main with their docs images seeded: the image, a full clone, the SHAs."""
+    origin = tmp_path / "origin.git"
+    shas = pushes(origin, count)
+    seed_commits(registry.host, repo, shas, flavor="docs")
+    return f"{registry.host}/{repo}", clone(origin, tmp_path / "checkout"), shas
+
+
 def docs_revision(host: str, repo: str) -> str:
     revision: str = json.loads(fetch_raw(host, repo, "docs")[0])["annotations"][REVISION]
     return revision
@@ -63,11 +73,7 @@ def test_an_older_push_rerun_leaves_the_channel_and_says_why(
     registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     host, repo = registry.host, "cli/docs"
-    origin = tmp_path / "origin.git"
-    old, new = pushes(origin, 2)
-    seed_commits(host, repo, [old, new], flavor="docs")
-    checkout = clone(origin, tmp_path / "checkout")
-    image = f"{host}/{repo}"
+    image, checkout, (old, new) = released_setup(registry, tmp_path, repo, 2)
 
     for sha in (old, new):
         code, report, err = run_json(capsys, *channel(image, sha, checkout))
@@ -136,11 +142,7 @@ def test_on_call_rolls_docs_back_by_a_short_sha_from_status(
     registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     host, repo = registry.host, "cli/rollback"
-    origin = tmp_path / "origin.git"
-    good, bad = pushes(origin, 2)
-    seed_commits(host, repo, [good, bad], flavor="docs")
-    checkout = clone(origin, tmp_path / "checkout")
-    image = f"{host}/{repo}"
+    image, checkout, (good, bad) = released_setup(registry, tmp_path, repo, 2)
     for sha in (good, bad):
         assert cli.run(channel(image, sha, checkout)) == 0
     capsys.readouterr()
