@@ -159,3 +159,13 @@ def test_on_call_rolls_docs_back_by_a_short_sha_from_status(
     assert docs_revision(host, repo) == good
     assert cli.run([*argv, "--to=edge-docs"]) == cli.EXIT_INVALID
     assert "to: a channel moves its own tag" in capsys.readouterr().err
+
+
+def test_status_of_a_channel_with_no_release_names_what_it_looked_for(
+    registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image, checkout, _ = released_setup(registry, tmp_path, "cli/empty", 1)
+    argv = ["status", f"--image={image}", "--flavor=docs", "--channel=nightly"]
+    assert cli.run([*argv, f"--git-dir={checkout}"]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "nothing in" in err and "for channel nightly-docs: no release tag" in err

@@ -397,6 +397,12 @@ def found_nothing(report: StatusReport) -> str | None:
         return None
     scheme = TagScheme(report.flavor)
     flavor = report.flavor or "'' (production)"
+    if report.latest.tag != scheme.latest:  # status --channel
+        return (
+            f"status found nothing in {report.image} for channel {report.latest.tag}: no "
+            f"release tag ({report.latest.tag}_SHA) and no {report.latest.tag} tag. Check the "
+            "spelling of --image, --flavor and --channel."
+        )
     example = " or ".join(scheme.version_tags(Version.parse("1.0.0")))
     return (
         f"status found nothing in {report.image} for flavor "
