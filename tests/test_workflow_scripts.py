@@ -117,6 +117,8 @@ def tag_step(
     step = step_named(release["jobs"]["resolve"], "Validate the tag")
     env = {
         "INPUT_TAG": given,
+        "CHANNEL": "",
+        "COMMIT": "c" * 40,
         "REF_TYPE": "tag" if pushed else "branch",
         "REF_NAME": pushed or "main",
         "PUBLISH_PRERELEASES": "true" if prereleases else "false",
@@ -136,7 +138,11 @@ def test_tag_step_accepts_and_gates_prereleases(
         run = tag_step(release, tmp_path, given=tag, prereleases=prereleases)
     assert run.result.returncode == 0, run.log
     publishes = "-" not in tag or prereleases
-    assert run.outputs == {"tag": tag, "publish": "true" if publishes else "false"}
+    assert run.outputs == {
+        "tag": tag,
+        "ref": f"refs/tags/{tag}",
+        "publish": "true" if publishes else "false",
+    }
     assert ("nothing is published" in run.summary) is not publishes
 
 
@@ -304,7 +310,7 @@ def test_commit_step_resolves_the_tags_own_commit_and_time(
     assert expected != git(repo, "rev-parse", "HEAD")
     git(repo, "checkout", "-q", f"refs/tags/{tag}")  # what actions/checkout does with the ref
 
-    run = run_step(release, step, tmp_path, cwd=repo, env={"TAG": tag})
+    run = run_step(release, step, tmp_path, cwd=repo, env={"TAG": tag, "REF": f"refs/tags/{tag}"})
 
     assert run.result.returncode == 0, run.log
     assert run.outputs == {"sha": expected, "epoch": git(repo, "log", "-1", "--format=%ct")}
@@ -316,7 +322,8 @@ def test_commit_step_fails_for_a_missing_tag(
     release: dict[str, Any], repo: Path, tmp_path: Path
 ) -> None:
     step = step_named(release["jobs"]["resolve"], "Resolve the tag to its commit")
-    run = run_step(release, step, tmp_path, cwd=repo, env={"TAG": "v9.9.9"})
+    env = {"TAG": "v9.9.9", "REF": "refs/tags/v9.9.9"}
+    run = run_step(release, step, tmp_path, cwd=repo, env=env)
     assert run.result.returncode != 0 and run.outputs == {}
     assert "::error::tag: v9.9.9 does not exist" in run.result.stdout
 
@@ -325,7 +332,8 @@ def test_commit_step_fails_when_head_is_not_the_tag(
     release: dict[str, Any], repo: Path, tmp_path: Path
 ) -> None:
     step = step_named(release["jobs"]["resolve"], "Resolve the tag to its commit")
-    run = run_step(release, step, tmp_path, cwd=repo, env={"TAG": "v1.1.0"})  # HEAD is main
+    env = {"TAG": "v1.1.0", "REF": "refs/tags/v1.1.0"}
+    run = run_step(release, step, tmp_path, cwd=repo, env=env)  # HEAD is main
     assert run.result.returncode != 0 and run.outputs == {}
 
 

@@ -36,6 +36,7 @@ from support.workflows import (
 OPS_INPUTS = {"ops-repository", "ops-path", "ops-flavors", "ops-branch"}
 RELEASE_INPUTS = {
     "tag",
+    "channel",
     "image",
     "context",
     "dockerfile",
@@ -165,14 +166,22 @@ def test_the_first_job_checks_before_anything_builds(release: dict[str, Any]) ->
 
 def test_builds_check_out_the_tag_and_its_resolved_commit(release: dict[str, Any]) -> None:
     text = RELEASE.read_text()
-    for expression in re.findall(r"\$\{\{(.*?)\}\}", text, flags=re.DOTALL):
-        assert "github.sha" not in expression, "on a manual run github.sha is the branch head"
+    # On a manual run github.sha is the branch head: only a channel release, which releases
+    # that very commit, reads it (the tag step's COMMIT, used only with a channel).
+    shas = [e for e in re.findall(r"\$\{\{(.*?)\}\}", text, flags=re.DOTALL) if "github.sha" in e]
+    assert shas == [" github.sha "]
+    tag_step = step_named(release["jobs"]["resolve"], "Validate the tag")
+    assert tag_step["env"]["COMMIT"] == "${{ github.sha }}"
     assert "GITHUB_SHA" not in text
     jobs = release["jobs"]
-    for name in ("resolve", "publish"):
+    refs = {
+        "resolve": "${{ steps.tag.outputs.ref }}",
+        "publish": "${{ needs.resolve.outputs.ref }}",
+    }
+    for name, ref in refs.items():
         (checkout,) = [s for s in jobs[name]["steps"] if uses(s, "actions/checkout")]
         assert checkout["with"]["persist-credentials"] is False
-        assert checkout["with"]["ref"].startswith("refs/tags/${{")
+        assert checkout["with"]["ref"] == ref  # refs/tags/TAG, or a channel's commit
     check = step_named(jobs["publish"], "still names the resolved commit")
     assert check["env"]["SHA"] == "${{ needs.resolve.outputs.sha }}"
 

@@ -178,10 +178,12 @@ def run_caller(
     extra_env: dict[str, str] | None = None,
     stand_ins: tuple[str, ...] = (),
     repositories: dict[str, Path] | None = None,
+    sha: str | None = None,
 ) -> Run:
     """Run the caller's reusable workflow for a tag push (ref_name) or a dispatch (dispatch).
     `stand_ins` names commands (colima, docker) replaced by recorders in Run.tool_calls;
-    `repositories` maps another repository a job checks out to a local one."""
+    `repositories` maps another repository a job checks out to a local one; `sha` is the run's
+    github.sha (default: the repository's HEAD, as for a branch push)."""
     caller = load(caller_path)
     dispatch = dispatch or {}
     received, reusable = call_inputs(caller, dispatch)
@@ -208,6 +210,7 @@ def run_caller(
         "ref_name": ref_name or "main",
         "ref_type": ref_type if ref_name else "branch",
         "event_name": "workflow_dispatch" if dispatch else "push",
+        "sha": sha or git(repo, "rev-parse", "HEAD"),
     }
     base = {"github": github, **received}
     run = Run(caller, reusable, received["inputs"], {}, [], [], dict(repositories or {}))

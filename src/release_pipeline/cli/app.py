@@ -22,6 +22,14 @@ from typing import Any, TypeAlias
 
 import anyio
 
+from release_pipeline.cli.channel import (
+    add_channel_choice,
+    add_channel_flags,
+    add_commit_flags,
+    channel_promote_request,
+    channel_request,
+    channel_status_request,
+)
 from release_pipeline.cli.flags import PROG, check_flags
 from release_pipeline.cli.preflight import add_preflight_parser, preflight_main
 from release_pipeline.cli.render import Style, render
@@ -38,12 +46,21 @@ from release_pipeline.rules.inputs import (
 from release_pipeline.rules.specs import pin_spec, promote_spec, release_spec, status_spec
 from release_pipeline.rules.tags import TagScheme
 from release_pipeline.rules.versions import Version
+from release_pipeline.verbs.channel import release_channel
+from release_pipeline.verbs.channel_rollback import promote_channel
+from release_pipeline.verbs.channel_status import channel_status
 from release_pipeline.verbs.pin import pin
 from release_pipeline.verbs.pin_tree import LocalManifests
 from release_pipeline.verbs.promote import promote
 from release_pipeline.verbs.promote_pin import promote_and_pin
 from release_pipeline.verbs.release import merge, plan
-from release_pipeline.verbs.report import PinReport, PromoteReport, ReleaseReport, StatusReport
+from release_pipeline.verbs.report import (
+    ChannelReport,
+    PinReport,
+    PromoteReport,
+    ReleaseReport,
+    StatusReport,
+)
 from release_pipeline.verbs.status import status
 
 PASSWORD_ENV = "REGISTRY_PASSWORD"  # noqa: S105 - the variable name, not a password
@@ -57,7 +74,7 @@ exit codes:
      manifest it cannot edit (nothing written); pin --check: a reference not pinned
   2  invalid input or an unknown flag: nothing was sent to the registry"""
 
-Report = ReleaseReport | PromoteReport | StatusReport | PinReport
+Report = ReleaseReport | ChannelReport | PromoteReport | StatusReport | PinReport
 Runner = Callable[[argparse.Namespace, Credentials | None], Awaitable[Report]]
 # Verbs register on this; typed for plain ArgumentParsers, so a module adding its own verb
 # (`add_X_parser(verbs)`) needs nothing from here. Each verb is a `Parser` all the same:
@@ -139,13 +156,7 @@ def add_verb(
 def add_release_flags(verb: argparse.ArgumentParser) -> None:
     """The flags `merge` and `plan` share: what to release and whether to overwrite."""
     verb.add_argument("--version", required=True, help="SemVer, with or without v")
-    verb.add_argument("--sha", required=True, help="full 40-hex git commit SHA")
-    verb.add_argument(
-        "--platform",
-        action="append",
-        dest="platforms",
-        help=f"os/arch[/variant], repeatable (default {' '.join(DEFAULT_PLATFORMS)})",
-    )
+    add_commit_flags(verb)
     verb.add_argument(
         "--force",
         action="store_true",
@@ -184,6 +195,20 @@ def add_plan(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     )
 
 
+def add_channel(verbs: Verbs, common: argparse.ArgumentParser) -> None:
+    verb = add_verb(
+        verbs,
+        common,
+        "channel",
+        "release a commit to a branch channel (docs, edge-FLAVOR): the SHA tags, then the "
+        "channel tag, moved only to a descendant of the commit it holds",
+        f'{PROG} channel --image ghcr.io/org/app --flavor docs --channel docs --sha "$(git '
+        'rev-parse HEAD)"',
+        run_channel,
+    )
+    add_channel_flags(verb)
+
+
 def add_promote(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     verb = add_verb(
         verbs,
@@ -207,6 +232,7 @@ def add_promote(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         help="then pin the promoted release in these deployment manifests (see pin)",
     )
     verb.add_argument("--helm-keys", help="with --pin: Helm values keys, as pin takes them")
+    add_channel_choice(verb)
 
 
 def add_status(verbs: Verbs, common: argparse.ArgumentParser) -> None:
@@ -222,6 +248,8 @@ def add_status(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     verb.add_argument(
         "--manifests", help="deployment manifests: mark the version they pin as deployed"
     )
+
+    add_channel_choice(verb)
 
 
 def add_pin(verbs: Verbs, common: argparse.ArgumentParser) -> None:
@@ -260,7 +288,7 @@ def add_preflight(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     add_preflight_parser(verbs)
 
 
-VERBS = (add_merge, add_plan, add_promote, add_status, add_pin, add_preflight)
+VERBS = (add_merge, add_plan, add_channel, add_promote, add_status, add_pin, add_preflight)
 
 
 def add_scheme_flag(parser: argparse.ArgumentParser) -> None:
@@ -313,7 +341,21 @@ async def _release(
         return await plan(spec, client, force=args.force, source_url=source_url)
 
 
+async def run_channel(args: argparse.Namespace, credentials: Credentials | None) -> Report:
+    spec, ancestry, source_url = channel_request(args)  # checked before any request
+    async with client_for(args, spec.image, credentials, push=not args.dry_run) as client:
+        return await release_channel(
+            spec, client, ancestry, force=args.force, dry_run=args.dry_run, source_url=source_url
+        )
+
+
 async def run_promote(args: argparse.Namespace, credentials: Credentials | None) -> Report:
+    if args.channel is not None:
+        if args.pin or args.helm_keys:
+            raise InvalidInput("pin", "pins a version's release, not a channel's: leave out --pin")
+        channel, ancestry = channel_promote_request(args)
+        async with client_for(args, channel.image, credentials, push=not args.dry_run) as client:
+            return await promote_channel(channel, client, ancestry, dry_run=args.dry_run)
     spec = promote_spec(args.image, args.source, args.target, args.flavor)
     if args.helm_keys and not args.pin:
         raise InvalidInput("helm_keys", "is for --pin DIR (the manifests to pin)")
@@ -328,6 +370,12 @@ async def run_promote(args: argparse.Namespace, credentials: Credentials | None)
 
 
 async def run_status(args: argparse.Namespace, credentials: Credentials | None) -> Report:
+    if args.channel is not None:
+        if args.manifests:
+            raise InvalidInput("manifests", "marks a version deployed, not a channel's commit")
+        channel, ancestry = channel_status_request(args)
+        async with client_for(args, channel.image, credentials, push=False) as client:
+            return await channel_status(channel, client, ancestry)
     spec = status_spec(args.image, args.flavor, args.limit)
     tree = LocalManifests.at(args.manifests) if args.manifests else None
     async with client_for(args, spec.image, credentials, push=False) as client:
@@ -366,6 +414,12 @@ def found_nothing(report: StatusReport) -> str | None:
         return None
     scheme = TagScheme(report.flavor)
     flavor = report.flavor or "'' (production)"
+    if report.latest.tag != scheme.latest:  # status --channel
+        return (
+            f"status found nothing in {report.image} for channel {report.latest.tag}: no "
+            f"release tag ({report.latest.tag}_SHA) and no {report.latest.tag} tag. Check the "
+            "spelling of --image, --flavor and --channel."
+        )
     example = " or ".join(scheme.version_tags(Version.parse("1.0.0")))
     return (
         f"status found nothing in {report.image} for flavor "

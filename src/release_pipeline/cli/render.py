@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from release_pipeline.errors import shown
 from release_pipeline.rules.inputs import is_digest
 from release_pipeline.verbs.report import (
+    ChannelReport,
     PinReport,
     PinSite,
     PromoteReport,
@@ -81,11 +82,15 @@ class Style:
         return [self.paint(label, tone) + first[len(label) :], *rest]
 
 
-def render(report: ReleaseReport | PromoteReport | StatusReport | PinReport, style: Style) -> str:
+def render(
+    report: ReleaseReport | ChannelReport | PromoteReport | StatusReport | PinReport, style: Style
+) -> str:
     if isinstance(report, PinReport):
         lines = pin_text(report, style)
     elif isinstance(report, ReleaseReport):
         lines = release_text(report, style)
+    elif isinstance(report, ChannelReport):
+        lines = channel_text(report, style)
     elif isinstance(report, PromoteReport):
         lines = promote_text(report, style)
     else:
@@ -99,34 +104,58 @@ def render(report: ReleaseReport | PromoteReport | StatusReport | PinReport, sty
 
 
 def release_text(report: ReleaseReport, style: Style) -> list[str]:
-    dry = report.dry_run
-    lines = banner(dry, style)
-    lines += style.note(
-        f"{report.image} {report.version} ({_flavor(report.flavor)}, {report.sha[:8]})"
-    )
-    rows: list[Row] = []
-    for tag, digest in report.tags.items():
-        if tag in report.replaced:
-            change = _change(style, report.replaced[tag], digest)
-            rows.append(((tag, change, "would overwrite" if dry else "overwritten"), "warn"))
-        elif tag in report.written:
-            rows.append(((tag, style.digest(digest), _wrote(dry)), "good"))
-        else:
-            rows.append(((tag, style.digest(digest), "unchanged"), None))
-    rows += [
-        ((tag, "", f"{_wrote(dry)} (points at a newer release)"), "good")
+    later: list[Row] = [
+        ((tag, "", f"{_wrote(report.dry_run)} (points at a newer release)"), "good")
         for tag in report.written
         if tag not in report.tags
     ]
-    lines += grid(("TAG", "DIGEST", "STATE"), rows, style)
-    lines += style.note(f"pinned: {style.ref(report.image, report.index_digest)}")
+    lines = _published(report, report.version, later, style)
     lines += style.note(f"latest: {report.latest_reason}")
-    if report.revision_unverified:
-        lines += style.note(
-            "revision not verified (no org.opencontainers.image.revision label): "
-            + ", ".join(report.revision_unverified)
-        )
-    return lines
+    return lines + _unverified(report, style)
+
+
+def channel_text(report: ChannelReport, style: Style) -> list[str]:
+    """A channel release: its tags as `release_text` lists them, then why the channel moved."""
+    lines = _published(report, report.channel, [], style)
+    lines += style.labelled("channel", report.reason, "warn" if report.forced else None)
+    return lines + _unverified(report, style)
+
+
+def _published(
+    report: ReleaseReport | ChannelReport, name: str, later: list[Row], style: Style
+) -> list[str]:
+    """What a release wrote: its name, its tags in write order (then `later`), its pin."""
+    dry = report.dry_run
+    lines = banner(dry, style)
+    lines += style.note(f"{report.image} {name} ({_flavor(report.flavor)}, {report.sha[:8]})")
+    rows = _tag_rows(report.tags, report.written, report.replaced, dry, style) + later
+    lines += grid(("TAG", "DIGEST", "STATE"), rows, style)
+    return lines + style.note(f"pinned: {style.ref(report.image, report.index_digest)}")
+
+
+def _unverified(report: ReleaseReport | ChannelReport, style: Style) -> list[str]:
+    if not report.revision_unverified:
+        return []
+    return style.note(
+        "revision not verified (no org.opencontainers.image.revision label): "
+        + ", ".join(report.revision_unverified)
+    )
+
+
+def _tag_rows(
+    tags: dict[str, str], written: list[str], replaced: dict[str, str], dry: bool, style: Style
+) -> list[Row]:
+    """A release's tags in write order: overwritten (old -> new), written, or unchanged."""
+    rows: list[Row] = []
+    for tag, digest in tags.items():
+        if tag in replaced:
+            change = _change(style, replaced[tag], digest)
+            rows.append(((tag, change, "would overwrite" if dry else "overwritten"), "warn"))
+        elif tag in written:
+            rows.append(((tag, style.digest(digest), _wrote(dry)), "good"))
+        else:
+            rows.append(((tag, style.digest(digest), "unchanged"), None))
+    return rows
 
 
 def promote_text(report: PromoteReport, style: Style) -> list[str]:

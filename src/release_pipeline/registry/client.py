@@ -17,7 +17,7 @@ from release_pipeline.registry.answers import checked_url, content_digest
 from release_pipeline.registry.auth import Credentials
 from release_pipeline.registry.retries import RetryPolicy
 from release_pipeline.registry.routes import Proxies, Route, cli_route
-from release_pipeline.registry.session import RequestStats, Session, error_code
+from release_pipeline.registry.session import RequestStats, Response, Session, error_code
 from release_pipeline.rules.inputs import TAG, ImageRef
 from release_pipeline.rules.manifests import (
     ACCEPT,
@@ -194,6 +194,7 @@ class RegistryClient:
             repository,
             headers={"Content-Type": manifest.media_type},
             content=manifest.raw,
+            transient=link_race,
         )
         self._session.expect(resp, (200, 201, 202), f"write {repository}:{tag}")
         claimed = content_digest(resp.headers, f"{repository}:{tag}")
@@ -232,3 +233,12 @@ class RegistryClient:
 
     def _manifest_url(self, repository: str, reference: str) -> str:
         return f"{self._origin}/v2/{repository}/manifests/{reference}"
+
+
+def link_race(resp: Response) -> bool:
+    """A manifest PUT refused with 400 DIGEST_INVALID: distribution's filesystem driver
+    truncates a manifest's link file before rewriting it, so while another writer PUTs one
+    of an index's children (a per-arch channel tag, say), the index's check of that child
+    reads an empty link and fails. The bytes sent are checked against their digest, so
+    sending them again is safe; a real refusal fails the same way every attempt."""
+    return resp.status == 400 and error_code(resp) == "DIGEST_INVALID"

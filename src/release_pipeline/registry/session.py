@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -100,7 +101,9 @@ class Session:
         content: bytes | None = None,
         max_bytes: int = 64 * 1024,
         follow: bool = False,
+        transient: Callable[[Response], bool] | None = None,
     ) -> Response:
+        """Send one request, retrying what `RETRY_STATUSES` and `transient` say is "not now"."""
         attempt, reauthenticated, redirects = 0, False, 0
         while True:
             send_headers = dict(headers or {})
@@ -124,7 +127,8 @@ class Session:
                 url = checked_url(url, resp.headers.get("location", ""), where)
                 redirects += 1
                 continue
-            if resp.status in RETRY_STATUSES and attempt + 1 < self._retry.attempts:
+            again = resp.status in RETRY_STATUSES or (transient is not None and transient(resp))
+            if again and attempt + 1 < self._retry.attempts:
                 retry_after = resp.headers.get("retry-after")
                 await self._backoff(method, url, f"answered {resp.status}", attempt, retry_after)
                 attempt += 1

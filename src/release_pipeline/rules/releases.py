@@ -20,6 +20,9 @@ The rule, for one flavor F of a repository that may also hold other flavors and 
   version `latest-F` holds whose index is not the one it holds: the same set, filtered.
 - The version `latest-F` holds: of the versions whose index is its digest, the newest
   stable one (an rc and its final release from one commit share the index).
+
+`Ledger` is the yank/restore bookkeeping alone, keyed by a flavor's versions or by a
+channel's commits (`tags.ChannelScheme`): both yank and restore by the same generations.
 """
 
 from __future__ import annotations
@@ -27,59 +30,70 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Generic, Protocol
 
-from release_pipeline.rules.tags import TagScheme
+from release_pipeline.rules.tags import Event, Key
 from release_pipeline.rules.versions import Version
 
 
-@dataclass(frozen=True)
-class Ledger:
-    """What a tag list alone says about one flavor: its versions and their yank/restore events."""
+class EventScheme(Protocol[Key]):
+    """How a ledger's releases and events are tagged: `tags.TagScheme` (keyed by version) or
+    `tags.ChannelScheme` (keyed by commit)."""
 
-    scheme: TagScheme
-    versions: frozenset[Version]
-    yanks: Mapping[Version, int] = field(default_factory=dict)  # newest yank generation
-    restores: Mapping[Version, int] = field(default_factory=dict)  # newest restore generation
+    def release_of(self, tag: str) -> Key | None: ...
+    def release_tag(self, release: Key) -> str: ...
+    def event_of(self, tag: str) -> Event[Key] | None: ...
+    def yank_marker(self, release: Key, generation: int = 1) -> str: ...
+    def restore_marker(self, release: Key, generation: int) -> str: ...
+
+
+@dataclass(frozen=True)
+class Ledger(Generic[Key]):
+    """What a tag list alone says about one flavor (or channel): its releases and their
+    yank/restore events. `versions` are the releases, whichever their key."""
+
+    scheme: EventScheme[Key]
+    versions: frozenset[Key]
+    yanks: Mapping[Key, int] = field(default_factory=dict)  # newest yank generation
+    restores: Mapping[Key, int] = field(default_factory=dict)  # newest restore generation
 
     @classmethod
-    def read(cls, scheme: TagScheme, tags: Iterable[str]) -> Ledger:
-        versions: set[Version] = set()
-        newest: dict[str, dict[Version, int]] = {"yanked": {}, "restored": {}}
+    def read(cls, scheme: EventScheme[Key], tags: Iterable[str]) -> Ledger[Key]:
+        versions: set[Key] = set()
+        newest: dict[str, dict[Key, int]] = {"yanked": {}, "restored": {}}
         for tag in tags:
-            if tag.startswith("v"):
-                continue  # every release has the unprefixed twin, so read that one
             if (event := scheme.event_of(tag)) is not None:
                 seen = newest[event.kind]
-                seen[event.version] = max(seen.get(event.version, 0), event.generation)
-            elif (version := scheme.version_of(tag)) is not None:
+                seen[event.release] = max(seen.get(event.release, 0), event.generation)
+            elif (version := scheme.release_of(tag)) is not None:
                 versions.add(version)
         return cls(scheme, frozenset(versions), newest["yanked"], newest["restored"])
 
-    def with_tags(self, tags: Iterable[str]) -> Ledger:
-        """This ledger after writing `tags` (event or version tags of this flavor)."""
+    def with_tags(self, tags: Iterable[str]) -> Ledger[Key]:
+        """This ledger after writing `tags` (event or release tags of its scheme)."""
         return Ledger.read(self.scheme, [*self.tags(), *tags])
 
     def tags(self) -> list[str]:
         """Tags that read back as this ledger (the newest event of each kind suffices)."""
         scheme = self.scheme
         return (
-            [scheme.version_tags(v)[0] for v in self.versions]
+            [scheme.release_tag(v) for v in self.versions]
             + [scheme.yank_marker(v, g) for v, g in self.yanks.items()]
             + [scheme.restore_marker(v, g) for v, g in self.restores.items()]
         )
 
-    def marked(self, version: Version) -> bool:
-        """Whether the version's own events say yanked."""
+    def marked(self, version: Key) -> bool:
+        """Whether the release's own events say yanked."""
         return self.yanks.get(version, 0) > self.restores.get(version, 0)
 
-    def marked_versions(self) -> list[Version]:
+    def marked_versions(self) -> list[Key]:
         return sorted(v for v in self.versions if self.marked(v))
 
-    def yank_tag(self, version: Version) -> str:
+    def yank_tag(self, version: Key) -> str:
         """The event tag that yanks `version` (not yanked now): the next generation."""
         return self.scheme.yank_marker(version, self.restores.get(version, 0) + 1)
 
-    def restore_tag(self, version: Version) -> str:
+    def restore_tag(self, version: Key) -> str:
         """The event tag that puts back `version` (yanked now): its newest yank's generation."""
         return self.scheme.restore_marker(version, self.yanks[version])
 
@@ -91,7 +105,7 @@ class Releases:
     Digests matter only once something is yanked; `holdings` reads the digest of every
     yanked version then, and of the versions a question is about (`unsettled`)."""
 
-    ledger: Ledger
+    ledger: Ledger[Version]
     digests: Mapping[Version, str] = field(default_factory=dict)
 
     @cached_property

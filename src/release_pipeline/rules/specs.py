@@ -20,8 +20,16 @@ from release_pipeline.rules.inputs import (
     parse_sha,
     parse_tag,
 )
-from release_pipeline.rules.tags import ReleaseTags, TagScheme, is_immutable_anywhere, read_tag
+from release_pipeline.rules.tags import (
+    ChannelScheme,
+    ReleaseTags,
+    TagScheme,
+    is_immutable_anywhere,
+    read_tag,
+)
 from release_pipeline.rules.versions import Version
+
+_COMMIT_PREFIX = re.compile(r"[0-9a-f]{7,40}")
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,71 @@ def release_spec(
         platforms=parse_platforms(tuple(platforms)),
     )
     spec.tags  # noqa: B018 - builds and checks every tag the release would write
+    return spec
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """A channel release: commit `sha` for channel `channel` of `flavor` (`docs`, `edge`)."""
+
+    image: ImageRef
+    channel: str
+    sha: str
+    flavor: str
+    platforms: tuple[Platform, ...]
+
+    @property
+    def scheme(self) -> ChannelScheme:
+        return ChannelScheme(self.flavor, self.channel)
+
+    @property
+    def tags(self) -> ReleaseTags:
+        return self.scheme.release_tags(self.sha, self.platforms)
+
+
+def channel_spec(
+    image: str,
+    channel: str,
+    sha: str,
+    flavor: str = DEFAULT_FLAVOR,
+    platforms: Sequence[str] = DEFAULT_PLATFORMS,
+) -> ChannelSpec:
+    """Validate every field of a channel release, as `release_spec` does a version's."""
+    spec = ChannelSpec(
+        image=parse_image(image),
+        channel=channel,
+        sha=parse_sha(sha),
+        flavor=parse_flavor(flavor),
+        platforms=parse_platforms(tuple(platforms)),
+    )
+    spec.tags  # noqa: B018 - checks the channel and builds every tag the release writes
+    return spec
+
+
+@dataclass(frozen=True)
+class ChannelPromoteSpec:
+    """A rollback (or roll-forward) of a channel to one of its releases: `source` is that
+    commit, or a prefix of it (at least 7 hex digits) that names one release only."""
+
+    image: ImageRef
+    channel: str
+    source: str
+    flavor: str
+
+    @property
+    def scheme(self) -> ChannelScheme:
+        return ChannelScheme(self.flavor, self.channel)
+
+
+def channel_promote_spec(
+    image: str, channel: str, source: str, flavor: str = DEFAULT_FLAVOR
+) -> ChannelPromoteSpec:
+    spec = ChannelPromoteSpec(parse_image(image), channel, source.lower(), parse_flavor(flavor))
+    spec.scheme.check()
+    if _COMMIT_PREFIX.fullmatch(spec.source) is None:
+        raise InvalidInput(
+            "from", "must name a commit of the channel: 7 to 40 hex digits of its SHA"
+        )
     return spec
 
 
@@ -213,3 +286,23 @@ def pin_spec(
             "repository,tag,digest (e.g. image.repository,image.tag,image.digest)",
         )
     return PinSpec(ref, flavor, parsed, parse_digest(digest, "digest") if digest else None, keys)
+
+
+@dataclass(frozen=True)
+class ChannelStatusSpec:
+    image: ImageRef
+    flavor: str
+    channel: str
+    limit: int  # releases shown, newest first
+
+    @property
+    def scheme(self) -> ChannelScheme:
+        return ChannelScheme(self.flavor, self.channel)
+
+
+def channel_status_spec(
+    image: str, channel: str, flavor: str = DEFAULT_FLAVOR, limit: str = "20"
+) -> ChannelStatusSpec:
+    spec = ChannelStatusSpec(parse_image(image), parse_flavor(flavor), channel, parse_limit(limit))
+    spec.scheme.check()
+    return spec

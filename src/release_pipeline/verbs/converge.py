@@ -75,9 +75,7 @@ async def converge(
                 done.version = done.version if newest is None else newest
                 return done
             try:
-                manifest = await client.get_manifest(
-                    repo, now.ledger.scheme.version_tags(newest)[0]
-                )
+                manifest = await client.get_manifest(repo, now.ledger.scheme.release_tag(newest))
             except NotFound:
                 # Listed but not readable yet: its release is mid-PUT, or the registry lags
                 # behind its own writes (GHCR). Look again shortly.
@@ -114,7 +112,7 @@ async def _pass_over_late(
         for v in sorted(now.ledger.versions - seen)
         if v > target and now.live(v) and v not in done.yanked
     ]
-    tags = [now.ledger.scheme.version_tags(v)[0] for v in late]
+    tags = [now.ledger.scheme.release_tag(v) for v in late]
     read = await map_concurrently(partial(_readable, client, repo), tags)
     # One not readable yet (its release is mid-PUT) is passed over in a later round.
     found = {v: m for v, m in zip(late, read, strict=True) if m is not None}

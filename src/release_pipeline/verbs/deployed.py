@@ -20,10 +20,14 @@ from release_pipeline.verbs.report import DeployedRef
 
 
 async def deployed(
-    client: RegistryClient, image: str, repo: str, releases: Releases, tree: ManifestTree
+    client: RegistryClient,
+    image: str,
+    repo: str,
+    flavor: str,
+    releases: Releases,
+    tree: ManifestTree,
 ) -> tuple[list[DeployedRef], Releases]:
     """Every reference of the flavor in the manifests, with the version each pins."""
-    flavor = releases.ledger.scheme.flavor
     files = read_manifests(await tree.files(), Query(image))
     refs = []
     for site in (s for f in files for s in f.sites):

@@ -13,15 +13,14 @@ from functools import partial
 
 from release_pipeline.registry.client import RegistryClient
 from release_pipeline.registry.concurrency import map_concurrently
-from release_pipeline.rules.releases import Ledger, Releases
-from release_pipeline.rules.tags import TagScheme
+from release_pipeline.rules.releases import EventScheme, Ledger, Releases
 from release_pipeline.rules.versions import Version
 
 
 async def read_releases(
     client: RegistryClient,
     repo: str,
-    scheme: TagScheme,
+    scheme: EventScheme[Version],
     tags: Iterable[str],
     *,
     known: Mapping[Version, str] | None = None,
@@ -39,7 +38,7 @@ async def with_digests(
 ) -> Releases:
     """`releases` with the digests of `versions` (one HEAD each, none for those known)."""
     wanted = [v for v in dict.fromkeys(versions) if v not in releases.digests]
-    tags = [releases.ledger.scheme.version_tags(v)[0] for v in wanted]
+    tags = [releases.ledger.scheme.release_tag(v) for v in wanted]
     heads = await map_concurrently(partial(client.head_manifest, repo), tags)
     return releases.with_digests({v: d for v, d in zip(wanted, heads, strict=True) if d})
 

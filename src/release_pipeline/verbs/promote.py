@@ -45,7 +45,7 @@ async def promote(
     listed = await client.list_tags(repo)
     releases = await read_releases(client, repo, spec.scheme, listed)
     manifest, version, releases = await _source(spec, client, listed, releases)
-    await _check_images(client, repo, spec.source, manifest)
+    await check_images(client, repo, spec.source, manifest)
     held = await client.head_manifest(repo, spec.target) if spec.target in listed else None
     if spec.target == spec.scheme.latest:
         decided = await _rollback(spec, client, releases, manifest, version, held)
@@ -178,7 +178,7 @@ async def _owner_error(
     )
 
 
-async def _check_images(client: RegistryClient, repo: str, source: str, manifest: Manifest) -> None:
+async def check_images(client: RegistryClient, repo: str, source: str, manifest: Manifest) -> None:
     """Everything the floating tag's PUT needs is still there: each manifest of an index (one
     HEAD each), or a single-platform image's config and layers (one HEAD per blob). Else the
     PUT would fail after the events were written, or leave a tag no one can pull."""
@@ -222,7 +222,7 @@ async def _rollback(
     newer = [
         v for v in releases.versions if v > version and v.stable and not releases.ledger.marked(v)
     ]
-    tags = [releases.ledger.scheme.version_tags(v)[0] for v in newer]
+    tags = [releases.ledger.scheme.release_tag(v) for v in newer]
     indexes = dict(
         zip(newer, await map_concurrently(partial(client.get_manifest, repo), tags), strict=True)
     )

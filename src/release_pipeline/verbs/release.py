@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Protocol
 
 from release_pipeline.errors import RegistryError, RevisionMismatch, TagConflict
 from release_pipeline.registry.client import RegistryClient
 from release_pipeline.registry.concurrency import map_concurrently
-from release_pipeline.rules.inputs import Platform, source_url_or_none
+from release_pipeline.rules.inputs import ImageRef, Platform, source_url_or_none
 from release_pipeline.rules.manifests import (
     CREATED,
     NO_REVISION_LABEL,
@@ -34,6 +35,7 @@ from release_pipeline.rules.manifests import (
 )
 from release_pipeline.rules.releases import Releases
 from release_pipeline.rules.specs import ReleaseSpec
+from release_pipeline.rules.tags import ReleaseTags
 from release_pipeline.rules.versions import Version
 from release_pipeline.verbs.converge import converge, put_all
 from release_pipeline.verbs.holdings import read_releases, settled
@@ -65,6 +67,74 @@ async def merge(
     `source_url` sets the index's `org.opencontainers.image.source` annotation; without it,
     the images' common source label does.
     """
+    tags = spec.tags
+    done = await publish(spec, client, force=force, dry_run=dry_run, source_url=source_url)
+    index, writes = done.index, dict(done.writes)
+    latest = await _settle_latest(
+        spec, client, index, done.listed, anything_written=bool(writes), dry_run=dry_run
+    )
+    if latest.written:
+        writes[tags.latest] = index
+
+    result = dict(done.tags)
+    if latest.digest == index.digest:
+        result[tags.latest] = index.digest
+    return ReleaseReport(
+        image=str(spec.image),
+        version=str(spec.version),
+        sha=spec.sha,
+        flavor=spec.flavor,
+        platforms=done.platforms,
+        index_digest=index.digest,
+        pinned=f"{spec.image}@{index.digest}",
+        tags=result,
+        written=list(writes),
+        unchanged=[t for t in result if t not in writes],
+        replaced=done.replaced,
+        latest_moved=latest.written and not dry_run,
+        latest_reason=latest.reason,
+        dry_run=dry_run,
+        revision_unverified=done.revision_unverified,
+    )
+
+
+class Publishable(Protocol):
+    """What `publish` needs of a release: a version's (`ReleaseSpec`) or a channel's."""
+
+    @property
+    def image(self) -> ImageRef: ...
+    @property
+    def sha(self) -> str: ...
+    @property
+    def tags(self) -> ReleaseTags: ...
+
+
+@dataclass(frozen=True)
+class Published:
+    """The immutable tags of one release, written (or, in a dry run, decided)."""
+
+    listed: set[str]  # the tag list read first
+    index: Manifest
+    platforms: dict[str, str]  # platform -> per-arch manifest digest
+    # every immutable tag and what it holds after the run, in write order: per-arch SHA
+    # tags, per-arch version tags, multi-arch tags
+    tags: dict[str, str]
+    writes: dict[str, Manifest]  # what this run PUT (dry run: would PUT)
+    replaced: dict[str, str]  # tag -> digest it held before --force overwrote it
+    revision_unverified: list[str]
+
+
+async def publish(
+    spec: Publishable,
+    client: RegistryClient,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    source_url: str | None = None,
+) -> Published:
+    """Write every immutable tag of a release after checking them all: per-arch tags, then
+    the multi-arch index. A conflict (a tag holding another digest) refuses the release
+    with nothing written, unless `force`."""
     repo, tags = spec.image.repository, spec.tags
     listed = set(await client.list_tags(repo))
     missing = [t for t in tags.sha_arch.values() if t not in listed]
@@ -122,34 +192,18 @@ async def merge(
         await put_all(client, repo, per_arch_writes)
         await put_all(client, repo, index_writes)
 
-    latest = await _settle_latest(
-        spec, client, index, listed, anything_written=bool(writes), dry_run=dry_run
-    )
-    if latest.written:
-        writes[tags.latest] = index
-
     # Write order throughout: the per-arch SHA tags (pushed before merge), the per-arch
-    # version tags, the multi-arch tags, then latest-F. Every tag listed and not written
-    # is unchanged, the per-arch SHA tags included, as the table says.
+    # version tags, the multi-arch tags. Every tag listed and not written is unchanged,
+    # the per-arch SHA tags included, as the table says.
     result = {tag: images[p].manifest.digest for p, tag in tags.sha_arch.items()}
     result |= {t: m.digest for t, m in desired.items()}
-    if latest.digest == index.digest:
-        result[tags.latest] = index.digest
-    return ReleaseReport(
-        image=str(spec.image),
-        version=str(spec.version),
-        sha=spec.sha,
-        flavor=spec.flavor,
+    return Published(
+        listed=listed,
+        index=index,
         platforms={str(p): images[p].manifest.digest for p in platforms},
-        index_digest=index.digest,
-        pinned=f"{spec.image}@{index.digest}",
         tags=result,
-        written=list(writes),
-        unchanged=[t for t in result if t not in writes],
+        writes=writes,
         replaced={t: held for t, held, _ in conflicts},
-        latest_moved=latest.written and not dry_run,
-        latest_reason=latest.reason,
-        dry_run=dry_run,
         revision_unverified=sorted(
             tags.sha_arch[p]
             for p in platforms
@@ -266,7 +320,7 @@ async def _converge(
 
 
 def _index(
-    spec: ReleaseSpec,
+    spec: Publishable,
     images: dict[Platform, PerArchRef],
     source: str | None,
     recorded: dict[str, dict[str, str]],
@@ -283,7 +337,7 @@ def _index(
 
 
 def _desired(
-    spec: ReleaseSpec, images: dict[Platform, PerArchRef], index: Manifest
+    spec: Publishable, images: dict[Platform, PerArchRef], index: Manifest
 ) -> dict[str, Manifest]:
     tags = spec.tags
     desired = {t: images[p].manifest for p in images for t in tags.version_arch[p]}
@@ -291,7 +345,7 @@ def _desired(
 
 
 def _recordable(
-    spec: ReleaseSpec, revision: str | None, created: str | None, *, mark_unlabelled: bool
+    spec: Publishable, revision: str | None, created: str | None, *, mark_unlabelled: bool
 ) -> dict[str, str]:
     """What a child descriptor records from its image's config: the revision label once it
     is checked to name this commit (an image without it is reported unverified, and its
@@ -305,7 +359,7 @@ def _recordable(
     return recorded
 
 
-def _recorded_annotations(spec: ReleaseSpec, index: Manifest | None) -> dict[str, dict[str, str]]:
+def _recorded_annotations(spec: Publishable, index: Manifest | None) -> dict[str, dict[str, str]]:
     """Per child digest, what a held SHA index records from the configs, as `merge` would
     record it: anything else it carries is left out, so the index rebuilt from this is not
     the held one and the configs are read again."""
@@ -340,7 +394,7 @@ def _unmarked(index: Manifest | None) -> frozenset[str]:
 
 
 async def _verified_images(
-    spec: ReleaseSpec,
+    spec: Publishable,
     client: RegistryClient,
     images: dict[Platform, PerArchRef],
     unmarked: frozenset[str],

@@ -34,6 +34,33 @@ class ReleaseReport(BaseModel):
     revision_unverified: list[str] = []
 
 
+class ChannelReport(BaseModel):
+    """A channel release: its immutable tags, and whether the channel tag moved, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    image: str
+    channel: str  # the channel tag (`docs`, `edge-workers`)
+    sha: str
+    flavor: str
+    platforms: dict[str, str]  # platform -> per-arch manifest digest
+    index_digest: str
+    pinned: str  # image@index_digest
+    # every immutable tag of this release, then the channel tags this run wrote -> digest,
+    # in write order
+    tags: dict[str, str]
+    written: list[str]  # tags PUT by this run (dry run: would PUT), in write order
+    replaced: dict[str, str]  # tag -> digest it held before --force overwrote it
+    moved: bool  # the channel tag was written (dry run: would be)
+    forced: bool  # moved only because of --force: not a descendant of what it held
+    reason: str  # why the channel moved or stayed, in one sentence
+    dry_run: bool
+    previous: str | None  # digest the channel held before (None: no channel tag)
+    previous_revision: str | None  # the commit that index records (None: none recorded)
+    revision: str | None  # the commit the channel holds after the run (dry run: would)
+    revision_unverified: list[str] = []
+
+
 class PromoteReport(BaseModel):
     """A floating tag moved to an existing release (a rollback or a roll-forward)."""
 
