@@ -90,3 +90,21 @@ def test_the_check_sees_a_violation() -> None:
     assert {"release_pipeline.registry.client", "release_pipeline.verbs.flow", "anyio"} <= set(
         found
     )
+
+
+def test_the_code_map_names_every_module() -> None:
+    """docs/README.md's map is how a newcomer finds a module: each is named in its layer's row."""
+    text = (PACKAGE.parents[1] / "docs" / "README.md").read_text()
+    rows = {
+        layer: next(
+            line for line in text.splitlines() if f"`src/release_pipeline/{layer}/`" in line
+        )
+        for layer in ALLOWED
+        if layer != "errors"
+    }
+    missing = [
+        f"{layer_of(p)}/{p.stem}"
+        for p in modules()
+        if layer_of(p) in rows and p.stem != "__init__" and f"`{p.stem}`" not in rows[layer_of(p)]
+    ]
+    assert missing == [], f"docs/README.md#where-the-code-is does not name {missing}"
