@@ -41,6 +41,7 @@ from release_pipeline.registry.transport import USE_HTTPS, USE_PLAIN_HTTP, use_p
 from release_pipeline.rules.inputs import parse_image
 
 REPO = "team/app"
+ROOT = Path(__file__).resolve().parents[1]
 SHA = "5ecc0de5" + "7" * 32
 RelayFactory = Callable[[str], Relay]
 MODULE = ReleasePipeline.__dagger_module__  # type: ignore[attr-defined]
@@ -212,13 +213,34 @@ VERB_ARGS = {
 }
 
 
+def verb_args(verb: str, image: str, tmp_path: Path) -> list[str]:
+    """What each verb needs before it sends its first request: pin reads its manifests
+    first, channel checks its commit is in the checkout."""
+    if verb == "pin":
+        (tmp_path / "deploy.yaml").write_text(
+            "kind: Pod\nspec:\n  containers:\n    - image: " + image + ":latest-workers\n"
+        )
+        return ["--version=1.0.0", f"--manifests={tmp_path}"]
+    if verb == "channel":
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=ROOT
+        ).stdout.strip()
+        return ["--channel=edge", f"--sha={head}", "--platform=linux/amd64", f"--git-dir={ROOT}"]
+    return VERB_ARGS[verb]
+
+
 @pytest.mark.parametrize("verb", every_verb())
 def test_every_verb_honours_the_scheme_flag(
-    verb: str, registry: Registry, relay: RelayFactory, capsys: pytest.CaptureFixture[str]
+    verb: str,
+    registry: Registry,
+    relay: RelayFactory,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     """--no-plain-http reaches the registry client of every verb: HTTPS to a plain registry."""
     front = relay(registry.host)
-    args = [verb, f"--image={front.host}/{REPO}", *VERB_ARGS[verb]]
+    image = f"{front.host}/{REPO}"
+    args = [verb, f"--image={image}", *verb_args(verb, image, tmp_path)]
     assert cli.parser().parse_args(args).plain_http is None
     assert cli.parser().parse_args([*args, "--plain-http"]).plain_http is True
     err = fails_at_once(front, [*args, "--no-plain-http"], capsys)
