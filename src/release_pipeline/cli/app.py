@@ -23,6 +23,7 @@ from typing import Any, NoReturn, TypeAlias
 
 import anyio
 
+from release_pipeline.cli.helptext import HelpFormatter
 from release_pipeline.cli.preflight import add_preflight_parser, preflight_main
 from release_pipeline.cli.render import Style, render
 from release_pipeline.errors import InvalidInput, ReleaseError
@@ -64,11 +65,11 @@ Verbs: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 class Parser(argparse.ArgumentParser):
     """No prefix matching (a destructive flag must never be reached by a prefix), examples
-    kept as written, and the exit codes under every --help."""
+    kept as written, the exit codes under every --help, and 100 columns (`helptext`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
 
