@@ -155,10 +155,11 @@ def test_actionlint_with_no_arguments_lints_the_workflows_and_the_examples(tmp_p
     assert 'property "imag" is not defined' in done.stdout
 
 
-def test_actionlint_is_found_without_path(tmp_path: Path) -> None:
+@pytest.mark.parametrize("linter", ["actionlint", "zizmor"])
+def test_a_linter_is_found_without_path(linter: str) -> None:
     """A missing linter fails loudly with the install command; it is never silently skipped."""
     result = subprocess.run(
-        [str(ACTIONLINT)],
+        [str(ROOT / "ci" / linter)],
         capture_output=True,
         text=True,
         timeout=60,
