@@ -28,12 +28,20 @@ SHELL_LANGS = frozenset({"sh", "bash", "shell", "console"})
 """Fence languages that hold shell commands: each such block needs a marker."""
 
 MARKERS = frozenset(
-    {"runs", "needs: engine", "needs: github", "needs: private-registry", "needs: ci"}
+    {
+        "runs",
+        "needs: engine",
+        "needs: github",
+        "needs: private-registry",
+        "needs: ci",
+        "needs: install",
+    }
 )
 """What may stand on the line before a shell fence, as `<!-- MARKER -->`:
 `runs` (tests/test_docs.py runs it), `needs: engine` (a Dagger engine), `needs: github`
 (GitHub: Actions, GHCR, attestations), `needs: private-registry` (a registry behind a private
-CA, and root to trust it), `needs: ci` (the test command itself: .ci/run must run it verbatim)."""
+CA, and root to trust it), `needs: ci` (the test command itself: .ci/run must run it verbatim),
+`needs: install` (installs packages: root and the package registries)."""
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<lang>[^`\s]*)\s*$")
 _MARKER = re.compile(r"^[ \t]*<!--\s*(?P<marker>[^>]*?)\s*-->\s*$")
