@@ -267,6 +267,28 @@ def test_a_broken_link_is_caught(tmp_path: Path) -> None:
     ]
 
 
+def test_a_link_whose_section_never_says_what_its_text_promises_is_caught(
+    tmp_path: Path,
+) -> None:
+    """Issue 26: README promised "picking the module SHA" at a section that said neither how
+    to pick one nor anything of the module. The rule: every key word of a link's text (three
+    letters or more, less function words and file names, stemmed) is in the section."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "other.md").write_text(
+        "# Other\n\n## Pinning: one SHA\n\nThe module loads from the workflow's SHA.\n\n"
+        "## Picking\n\nPick a commit.\n"
+    )
+    text = (
+        "[picking the module SHA](other.md#pinning-one-sha) [other.md](other.md#picking)\n"
+        "[the module, pinned](other.md#pinning-one-sha) [verifying it](other.md#picking)\n"
+    )
+    problems = link_problems(made_up(text, tmp_path), tmp_path)
+    assert [p.split("link ")[1] for p in problems] == [
+        "'other.md#pinning-one-sha': its section never says pick",
+        "'other.md#picking': its section never says verify",
+    ]
+
+
 def test_commands_are_split_as_the_shell_would() -> None:
     code = (
         'REGISTRY_PASSWORD=x release-pipeline merge --image "$IMAGE" \\\n    --sha "$(git rev-parse'
