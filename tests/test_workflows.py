@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.commands import run_linter
 from support.workflows import (
     CALLERS,
     RELEASE,
@@ -96,17 +97,7 @@ JOB_PERMISSIONS = {
 
 
 def run_actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
-    # PYTHON, not PATH, tells ci/actionlint which environment holds actionlint: a plain
-    # `venv/bin/python -m pytest` must find it.
-    env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable}
-    return subprocess.run(
-        [str(ACTIONLINT), *map(str, files)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
+    return run_linter(ACTIONLINT, *files)
 
 
 def version_refs(text: str) -> str:

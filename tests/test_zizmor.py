@@ -10,11 +10,11 @@ injection and a checkout that keeps its credentials are each reported and exit n
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+from support.commands import run_linter
 
 ROOT = Path(__file__).resolve().parent.parent
 ZIZMOR = ROOT / "ci" / "zizmor"
@@ -22,16 +22,7 @@ SKIPPED_DIRS = {".git", "node_modules", ".venv", "sdk"}
 
 
 def zizmor(*files: Path) -> subprocess.CompletedProcess[str]:
-    """ci/zizmor as ci/test runs it, its interpreter named by PYTHON (not found on PATH)."""
-    return subprocess.run(
-        [str(ZIZMOR), *map(str, files)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
-    )
+    return run_linter(ZIZMOR, *files)
 
 
 def workflows_in_tree() -> set[Path]:
