@@ -8,6 +8,7 @@ exits 2 before any request: a proxy in front of a real registry counts what was 
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -23,7 +24,7 @@ from release_pipeline.cli import app as cli
 from release_pipeline.cli import flags
 
 SHA = "a" * 40
-SRC = Path(cli.__file__).resolve().parents[1]
+SRC = Path(cli.__file__).resolve().parents[2]  # src/
 
 
 def base_argv(verb: str, image: str) -> list[str]:
@@ -120,7 +121,10 @@ def test_version_through_python_m_as_ci_runs_it() -> None:
     assert done.stdout == f"release-pipeline {version('release-pipeline')}\n"
 
 
-@pytest.mark.parametrize("verb", ["merge", "plan", "promote", "status"])
+VERBS = list(flags.verb_parsers(cli.parser()))
+
+
+@pytest.mark.parametrize("verb", VERBS)
 def test_every_verb_help_has_a_description_an_example_that_parses_and_exit_codes(
     verb: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -129,13 +133,52 @@ def test_every_verb_help_has_a_description_an_example_that_parses_and_exit_codes
     lines = text.splitlines()
     description = lines[lines.index("") + 1]
     assert len(description) > 20 and not description.startswith(("usage", "options"))
-    example = lines[lines.index("example:") + 1].strip()
+    example = text.split("example:\n", 1)[1].split("\n\n", 1)[0].replace("\\\n", " ")
     argv = shlex.split(example.replace('"$SHA"', SHA))
     assert argv[:2] == ["release-pipeline", verb]
     cli.check_flags(cli.parser(), argv[1:])  # exits 2 on an unknown flag
     cli.parser().parse_args(argv[1:])  # exits 2 on a missing required flag
     codes = text[text.index("exit codes:") :]
     assert all(f"\n  {code}  " in codes for code in (0, 1, 2)), codes
+
+
+def help_pages(**env: str) -> dict[str, str]:
+    """Every `--help` (the program's, then each verb's) as a pipe reads it: no terminal,
+    COLUMNS only as given. One process for all of them."""
+    script = (
+        "import contextlib, io, json, sys\n"
+        "from release_pipeline.cli import app, flags\n"
+        "pages = {}\n"
+        "for verb in ['', *flags.verb_parsers(app.parser())]:\n"
+        "    out = io.StringIO()\n"
+        "    with contextlib.redirect_stdout(out):\n"
+        "        app.run([verb, '--help'] if verb else ['--help'])\n"
+        "    pages[verb] = out.getvalue()\n"
+        "sys.stdout.write(json.dumps(pages))\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=clean | env,
+        check=True,
+        timeout=60,
+    )
+    pages: dict[str, str] = json.loads(done.stdout)
+    return pages
+
+
+def test_every_help_fits_100_columns_and_wraps_alike_with_columns_unset() -> None:
+    """Issue 26: `preflight --help` had a 112-column example, and with COLUMNS unset every
+    page wrapped its flags at 80 where docs/cli.md (COLUMNS=100) shows them at 100."""
+    pages = help_pages()
+    assert set(pages) == {"", *VERBS}
+    for verb, text in pages.items():
+        assert max(map(len, text.splitlines())) <= 100, (verb, text)
+    assert pages == help_pages(COLUMNS="100")
+    narrow = help_pages(COLUMNS="60")["promote"]  # a narrower terminal still narrows it
+    assert "--dry-run             show what promote would write and\n" in narrow
 
 
 def test_top_level_help_lists_the_verbs_and_the_exit_codes(

@@ -11,6 +11,7 @@ Markers, on the line before a shell fence (```sh, bash, shell or console), inden
     <!-- needs: github -->           needs GitHub: Actions, GHCR, attestations
     <!-- needs: private-registry --> needs a registry behind a private CA, and root
     <!-- needs: ci -->               the test command itself: .ci/run must run it verbatim
+    <!-- needs: install -->          installs packages: root and the package registries
 
 A shell block without a marker fails, and so does a fence with no language. Whatever its
 marker, every `release-pipeline ...` command shown must be accepted by the CLI's parser and
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import subprocess
@@ -195,6 +197,32 @@ def test_the_readme_runs_a_local_try() -> None:
     assert any("examples/local-try/start" in w for w in words), words
 
 
+def test_the_local_try_says_how_to_install_what_it_needs() -> None:
+    """Issue 26: the try named Debian packages without the command that installs them, and
+    said nothing of a venv. Its install block installs every tool `start` requires, and the
+    CLI into a virtual environment."""
+    (block,) = [b for b in page(ROOT / "README.md").blocks if b.marker == "needs: install"]
+    commands = shell_commands(block.code)
+    (apt,) = [argv for argv in commands if argv[:2] == ["apt-get", "install"]]
+    start = (ROOT / "examples" / "local-try" / "start").read_text()
+    required = re.search(r"^for tool in (.*); do$", start, re.M)
+    assert required is not None
+    assert {*required[1].split()} - {"python3"} <= set(apt[2:])
+    assert ["python3", "-m", "venv", ".venv"] in commands and ["pip", "install", "."] in commands
+
+
+def test_the_readme_names_the_engine_floor_and_the_tested_sdk() -> None:
+    """One sentence: the floor is dagger.json's engineVersion, the tested SDK is the one
+    ci/constraints.txt holds; no other engine version is named on the front page."""
+    floor = json.loads((ROOT / "dagger.json").read_text())["engineVersion"]
+    sdk = re.search(r"^dagger-io==(\S+)$", (ROOT / "ci" / "constraints.txt").read_text(), re.M)
+    assert sdk is not None
+    text = " ".join((ROOT / "README.md").read_text().split())
+    sentence = f"engine {floor} or later, the floor `dagger.json`'s `engineVersion` sets, "
+    assert f"{sentence}and are tested with SDK {sdk[1]}, the version `ci/constraints.txt`" in text
+    assert set(re.findall(r"engine v?(\d+\.\d+\.\d+)", text)) == {floor.lstrip("v")}
+
+
 # --- the checks themselves --------------------------------------------------------------
 
 
@@ -225,17 +253,26 @@ def test_an_unmarked_or_mismarked_block_is_caught(tmp_path: Path) -> None:
 
 
 def test_a_broken_link_is_caught(tmp_path: Path) -> None:
+    """Issue 26 adds the last two: README promised "picking the module SHA" at a section that
+    said neither. Every key word of a link's text (three letters or more, less function words
+    and file names, stemmed) must be in the linked section."""
     (tmp_path / "docs" / "other.md").parent.mkdir(parents=True)
-    (tmp_path / "docs" / "other.md").write_text("# Other page\n\n## A `status` section\n")
+    (tmp_path / "docs" / "other.md").write_text(
+        "# Other page\n\n## A `status` section\n\n## Pinning: one SHA\n\nThe module's SHA.\n"
+    )
     text = (
         "[ok](other.md#a-status-section) [ok](#here) [web](https://example.com/x)\n"
-        "[gone](missing.md) [out](../../shared/seed/) [anchor](other.md#nowhere)\n\n# Here\n"
+        "[gone](missing.md) [out](../../shared/seed/) [anchor](other.md#nowhere)\n"
+        "[the module, pinned](other.md#pinning-one-sha) [other.md](other.md#pinning-one-sha)\n"
+        "[picking the module SHA](other.md#pinning-one-sha) [verifying](#here)\n\n# Here\n"
     )
     problems = link_problems(made_up(text, tmp_path), tmp_path)
     assert [p.split("link ")[1] for p in problems] == [
         "'missing.md': no such file",
         "'../../shared/seed/' leaves the repository",
         "'other.md#nowhere': other.md has no heading with that anchor",
+        "'other.md#pinning-one-sha': its section never says pick",
+        "'#here': its section never says verify",
     ]
 
 

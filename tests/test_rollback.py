@@ -300,3 +300,31 @@ def test_status_and_promote_read_a_shared_index_as_its_stable_version(
         assert done["previous"] == done["after"] == one["index_digest"]
     code, _, err = run(capsys, "promote", image, "--from=1.1.0-rc.1")
     assert code == 1 and "prerelease 1.1.0-rc.1" in err
+
+
+def test_restoring_a_yanked_version_names_what_latest_held_as_status_does(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 26: the restore read no digest of the version latest held and printed
+    `before: latest-workers -> ? (sha256:...)` where `status` said 0.22.7."""
+    host = registry.host
+    seed_docs(host, REPO)
+    old = seed_legacy(host, REPO, "0.22.7", sha_of("old"), flavor="workers")
+    release(host, capsys, "0.22.8", "new")
+    image = f"--image={host}/{REPO}"
+    assert run(capsys, "promote", image, "--from=0.22.7")[0] == 0  # 0.22.8 is yanked
+    code, report, _ = run(capsys, "status", image)
+    assert code == 0 and report["latest"] == {
+        "tag": "latest-workers",
+        "digest": old,
+        "version": "0.22.7",
+    }
+
+    code, dry, err = run(capsys, "promote", image, "--from=0.22.8", "--dry-run")
+    assert code == 0 and dry["restored"] == ["0.22.8"], err
+    assert dry["previous"] == old and dry["previous_version"] == "0.22.7"
+    assert cli.run(["promote", image, "--from=0.22.8", "--dry-run", "--wide"]) == 0
+    assert f"now: latest-workers -> 0.22.7 ({old})" in capsys.readouterr().out
+    assert cli.run(["promote", image, "--from=0.22.8", "--wide"]) == 0
+    shown = capsys.readouterr().out
+    assert f"before: latest-workers -> 0.22.7 ({old})" in shown and "-> ?" not in shown

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.commands import run_linter
 from support.workflows import (
     CALLERS,
     RELEASE,
@@ -99,17 +100,7 @@ JOB_PERMISSIONS = {
 
 
 def run_actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
-    # PYTHON, not PATH, tells ci/actionlint which environment holds actionlint: a plain
-    # `venv/bin/python -m pytest` must find it.
-    env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable}
-    return subprocess.run(
-        [str(ACTIONLINT), *map(str, files)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
+    return run_linter(ACTIONLINT, *files)
 
 
 def version_refs(text: str) -> str:
@@ -158,10 +149,11 @@ def test_actionlint_with_no_arguments_lints_the_workflows_and_the_examples(tmp_p
     assert 'property "imag" is not defined' in done.stdout
 
 
-def test_actionlint_is_found_without_path(tmp_path: Path) -> None:
+@pytest.mark.parametrize("linter", ["actionlint", "zizmor"])
+def test_a_linter_is_found_without_path(linter: str) -> None:
     """A missing linter fails loudly with the install command; it is never silently skipped."""
     result = subprocess.run(
-        [str(ACTIONLINT)],
+        [str(ROOT / "ci" / linter)],
         capture_output=True,
         text=True,
         timeout=60,

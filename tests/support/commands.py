@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,3 +27,17 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, 
     code = cli.run([*argv, "--json"])
     out, err = capsys.readouterr()
     return code, (json.loads(out) if code == 0 else None), err
+
+
+def run_linter(script: Path, *files: Path) -> subprocess.CompletedProcess[str]:
+    """A ci/ linter (ci/actionlint, ci/zizmor) as ci/test runs it. PYTHON, not PATH, tells it
+    which environment holds the tool: a plain `venv/bin/python -m pytest` must find it."""
+    return subprocess.run(
+        [str(script), *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=script.parent.parent,
+        env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
+    )

@@ -28,16 +28,26 @@ SHELL_LANGS = frozenset({"sh", "bash", "shell", "console"})
 """Fence languages that hold shell commands: each such block needs a marker."""
 
 MARKERS = frozenset(
-    {"runs", "needs: engine", "needs: github", "needs: private-registry", "needs: ci"}
+    {
+        "runs",
+        "needs: engine",
+        "needs: github",
+        "needs: private-registry",
+        "needs: ci",
+        "needs: install",
+    }
 )
 """What may stand on the line before a shell fence, as `<!-- MARKER -->`:
 `runs` (tests/test_docs.py runs it), `needs: engine` (a Dagger engine), `needs: github`
 (GitHub: Actions, GHCR, attestations), `needs: private-registry` (a registry behind a private
-CA, and root to trust it), `needs: ci` (the test command itself: .ci/run must run it verbatim)."""
+CA, and root to trust it), `needs: ci` (the test command itself: .ci/run must run it verbatim),
+`needs: install` (installs packages: root and the package registries)."""
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<lang>[^`\s]*)\s*$")
 _MARKER = re.compile(r"^[ \t]*<!--\s*(?P<marker>[^>]*?)\s*-->\s*$")
-_LINK = re.compile(r"(?<!!)\[(?:[^\]]|\\\])*\]\((?P<target><[^>]*>|[^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_LINK = re.compile(
+    r"(?<!!)\[(?P<text>(?:[^\]]|\\\])*)\]\((?P<target><[^>]*>|[^)\s]+)(?:\s+\"[^\"]*\")?\)"
+)
 _HEADING = re.compile(r"^#{1,6}[ \t]+(?P<title>.+?)[ \t]*#*[ \t]*$")
 
 
@@ -145,26 +155,34 @@ def slug(title: str) -> str:
     return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
 
 
-def anchors(text: str) -> set[str]:
-    """Every heading's anchor, outside fenced blocks."""
+def headings(text: str) -> list[tuple[str, int, int]]:
+    """Every heading outside fenced blocks: its anchor, its line (1-based) and its level."""
     page = parse_page(Path(), text)
     fenced = {line for b in page.blocks for line in range(b.start, b.end + 1)}
-    found: set[str] = set()
+    found: list[tuple[str, int, int]] = []
+    seen: set[str] = set()
     for number, line in enumerate(page.lines, 1):
         heading = _HEADING.match(line)
         if heading and number not in fenced:
             base = slug(heading["title"])
             name, n = base, 0
-            while name in found:  # GitHub numbers repeated headings: name, name-1, ...
+            while name in seen:  # GitHub numbers repeated headings: name, name-1, ...
                 n += 1
                 name = f"{base}-{n}"
-            found.add(name)
+            seen.add(name)
+            found.append((name, number, len(line) - len(line.lstrip("#"))))
     return found
+
+
+def anchors(text: str) -> set[str]:
+    """Every heading's anchor, outside fenced blocks."""
+    return {name for name, _, _ in headings(text)}
 
 
 def link_problems(page: Page, root: Path) -> list[str]:
     """Every relative link names a file (or directory) inside `root` that exists, and every
-    `#anchor` into a Markdown page names one of its headings. Links to other sites (a
+    `#anchor` into a Markdown page names one of its headings, whose section says the
+    `key_words` of the link's text. Links to other sites (a
     scheme such as https:, or mailto:) are not followed: nothing here can reach them."""
     fenced = {line for b in page.blocks for line in range(b.start, b.end + 1)}
     problems = []
@@ -184,7 +202,51 @@ def link_problems(page: Page, root: Path) -> list[str]:
                 problems.append(f"{where}: no such file")
             elif fragment and dest.suffix == ".md" and fragment not in anchors(dest.read_text()):
                 problems.append(f"{where}: {dest.name} has no heading with that anchor")
+            elif fragment and dest.suffix == ".md":
+                body = section(dest.read_text(), fragment).lower()
+                missing = [w for w in key_words(link["text"]) if w not in body]
+                if missing:
+                    problems.append(f"{where}: its section never says {', '.join(missing)}")
     return problems
+
+
+_STOP_WORDS = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "with",
+        "what",
+        "how",
+        "its",
+        "from",
+        "into",
+        "this",
+        "that",
+        "here",
+        "only",
+        "are",
+    ]
+)
+
+
+def key_words(text: str) -> list[str]:
+    """What a link's text promises, cheaply: its words of three letters or more, less a few
+    function words and a file name (`rollback.md` names a page, not a subject), each cut to
+    a stem (a final -ing, -ed or -s dropped). The linked section must contain every stem."""
+    words = re.findall(r"[A-Za-z]{3,}", re.sub(r"\S+\.md\b", "", text).lower())
+    return [re.sub(r"(?<=\w{3})(ing|ed|s)$", "", w) for w in words if w not in _STOP_WORDS]
+
+
+def section(text: str, anchor: str) -> str:
+    """The heading with `anchor` and everything up to the next heading of its level or
+    higher (fenced blocks included: a command shown there is part of what it says)."""
+    lines, found = text.split("\n"), headings(text)
+    for i, (name, number, level) in enumerate(found):
+        if name == anchor:
+            end = next((m for _, m, lv in found[i + 1 :] if lv <= level), len(lines) + 1)
+            return "\n".join(lines[number - 1 : end - 1])
+    return ""
 
 
 def shell_commands(code: str) -> list[list[str]]:

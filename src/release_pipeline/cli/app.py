@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as installed_version
@@ -31,8 +32,9 @@ from release_pipeline.cli.channel import (
     channel_status_request,
 )
 from release_pipeline.cli.flags import PROG, check_flags
+from release_pipeline.cli.helptext import HelpFormatter
 from release_pipeline.cli.preflight import add_preflight_parser, preflight_main
-from release_pipeline.cli.render import Style, render
+from release_pipeline.cli.render import WIDTH, Style, render
 from release_pipeline.errors import InvalidInput, ReleaseError
 from release_pipeline.registry.auth import Credentials
 from release_pipeline.registry.client import RegistryClient
@@ -84,11 +86,11 @@ Verbs: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 class Parser(argparse.ArgumentParser):
     """No prefix matching (a destructive flag must never be reached by a prefix), examples
-    kept as written, and the exit codes under every --help."""
+    kept as written, the exit codes under every --help, and 100 columns (`helptext`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
 
@@ -145,7 +147,9 @@ def add_verb(
         name,
         parents=[common],
         help=summary,
-        description=summary,
+        # The formatter keeps descriptions as written (the epilogs are laid out by hand), so
+        # the summary is wrapped here: every --help fits 100 columns.
+        description=textwrap.fill(summary, WIDTH),
         epilog=f"example:\n  {example}\n\n{EXIT_CODES}",
         allow_abbrev=False,
     )
@@ -202,8 +206,8 @@ def add_channel(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         "channel",
         "release a commit to a branch channel (docs, edge-FLAVOR): the SHA tags, then the "
         "channel tag, moved only to a descendant of the commit it holds",
-        f'{PROG} channel --image ghcr.io/org/app --flavor docs --channel docs --sha "$(git '
-        'rev-parse HEAD)"',
+        f"{PROG} channel --image ghcr.io/org/app --flavor docs --channel docs \\\n"
+        '      --sha "$(git rev-parse HEAD)"',
         run_channel,
     )
     add_channel_flags(verb)

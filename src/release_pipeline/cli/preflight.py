@@ -21,10 +21,11 @@ def add_preflight_parser(verbs: argparse._SubParsersAction[argparse.ArgumentPars
         "preflight",
         help=text,
         description=text,
-        epilog="example:\n  release-pipeline preflight --context . --dockerfile "
-        "testplanit/Dockerfile --target production --target workers\n\n"
-        "exit codes: 0 every path is there, 1 problems (each named with its line), "
-        "2 invalid arguments",
+        epilog="example:\n"
+        "  release-pipeline preflight --context . --dockerfile testplanit/Dockerfile \\\n"
+        "      --target production --target workers\n\n"
+        "exit codes:\n  0  every path is there\n  1  problems, each named with its line\n"
+        "  2  invalid arguments",
         allow_abbrev=False,
     )
     verb.add_argument("--context", required=True, help="the build context directory")

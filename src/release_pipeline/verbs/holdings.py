@@ -62,10 +62,14 @@ async def settled(client: RegistryClient, repo: str, releases: Releases) -> Rele
 
 
 async def find_version(
-    client: RegistryClient, repo: str, releases: Releases, digest: str
+    client: RegistryClient, repo: str, releases: Releases, digest: str | None
 ) -> tuple[Releases, Version | None]:
     """The version whose index is `digest` (newest stable first, as `Releases.holding` names
-    it), one HEAD per version tried, stopping at the first stable match."""
+    it), one HEAD per version tried, stopping at the first stable match; None for no digest
+    (a floating tag that does not exist). Every verb that names what a floating tag holds
+    asks here, so `status` and `promote` never name one digest differently."""
+    if digest is None:
+        return releases, None
     found = releases.holding(digest)
     if found is not None and found.stable:
         return releases, found

@@ -52,6 +52,8 @@ async def promote(
     else:
         decided = await _other_floating(spec, client, releases, manifest, version, held)
 
+    # Named as `status` names it: a restore reads no digest of the version latest holds.
+    _, previous_version = await find_version(client, repo, decided.releases, held)
     writes = dict(decided.markers)
     if held != manifest.digest:
         writes[spec.target] = manifest
@@ -88,7 +90,7 @@ async def promote(
         reason=reason,
         dry_run=dry_run,
         previous=held,
-        previous_version=_str(decided.releases.holding(held)),
+        previous_version=_str(previous_version),
         after=settled.digest,
         after_version=_str(settled.version),
         restored=[str(v) for v in decided.restore],

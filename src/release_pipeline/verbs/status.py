@@ -95,10 +95,8 @@ async def status(
             )
         )
 
-    if held is not None:
-        # Only when latest points below the versions shown: one HEAD per older version.
-        releases, _ = await find_version(client, repo, releases, held)
-    current = releases.holding(held)
+    # Only when latest points below the versions shown: one HEAD per older version.
+    releases, current = await find_version(client, repo, releases, held)
     # A candidate must not hold latest's index: read the digests of those not shown.
     older = [v for v in releases.versions if current is None or v < current]
     releases = await with_digests(
