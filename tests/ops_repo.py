@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from history import seed_docs, seed_legacy
-from seeding import seed_commit
+from seeding import merged_release
 from support.commands import run_json, sha_of
 from support.images import fetch_raw
 
@@ -162,13 +162,5 @@ def seed_history(host: str, capsys: pytest.CaptureFixture[str]) -> dict[str, str
 
 def release(host: str, capsys: pytest.CaptureFixture[str], version: str, commit: str) -> str:
     """Publish a workers release of `commit` as CI would (per-arch images, then merge)."""
-    seed_commit(host, REPO, sha_of(commit))
-    code, _, err = run_json(
-        capsys,
-        "merge",
-        f"--image={host}/{REPO}",
-        f"--version={version}",
-        f"--sha={sha_of(commit)}",
-    )
-    assert code == 0, err
+    merged_release(host, REPO, capsys, version, commit)
     return fetch_raw(host, REPO, f"{version}-workers")[2]

@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+from support.commands import run_json, sha_of
 from support.image_layouts import build_image as _build_image
 from support.images import (
     DOCKER_LIST,
@@ -220,3 +222,22 @@ def assert_every_index_complete(host: str, repo: str, creds: Creds = None) -> No
         if media_type in (OCI_INDEX, DOCKER_LIST):
             for child in json.loads(body)["manifests"]:
                 assert fetch_raw(host, repo, child["digest"], creds=creds)[2] == child["digest"]
+
+
+def merged_release(
+    host: str, repo: str, capsys: pytest.CaptureFixture[str], version: str, commit: str, *flags: str
+) -> Any:
+    """A release as CI makes one: the per-arch images of `commit` as publish-platform pushes
+    them, then `release-pipeline merge`; its JSON report."""
+    flavor = next((f.split("=", 1)[1] for f in flags if f.startswith("--flavor=")), "workers")
+    seed_commit(host, repo, sha_of(commit), flavor=flavor)
+    code, report, err = run_json(
+        capsys,
+        "merge",
+        f"--image={host}/{repo}",
+        f"--version={version}",
+        f"--sha={sha_of(commit)}",
+        *flags,
+    )
+    assert code == 0, err
+    return report

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import ProxyFactory
 from history import DOCS_TAGS, seed_docs, seed_legacy
-from seeding import seed_commit
+from seeding import merged_release
 from support.commands import run_json as run
 from support.commands import sha_of
 from support.images import fetch_raw, list_tags_raw, tag_digests
@@ -29,19 +29,7 @@ REPO = "testplanit/testplanit"
 
 
 def release(host: str, capsys: pytest.CaptureFixture[str], version: str, commit: str, *flags: str):
-    """Per-arch images of `commit` as publish-platform pushes them, then `merge`."""
-    flavor = next((f.split("=", 1)[1] for f in flags if f.startswith("--flavor=")), "workers")
-    seed_commit(host, REPO, sha_of(commit), flavor=flavor)
-    code, report, err = run(
-        capsys,
-        "merge",
-        f"--image={host}/{REPO}",
-        f"--version={version}",
-        f"--sha={sha_of(commit)}",
-        *flags,
-    )
-    assert code == 0, err
-    return report
+    return merged_release(host, REPO, capsys, version, commit, *flags)
 
 
 def digest(host: str, tag: str) -> str | None:
