@@ -34,6 +34,7 @@ from support.proxy import Proxy
 from support.registry import Registry
 
 from release_pipeline.cli import app as cli
+from release_pipeline.cli import runners
 from release_pipeline.registry.retries import RetryPolicy
 from release_pipeline.rules.manifests import CREATED, REVISION, SOURCE
 
@@ -189,7 +190,7 @@ def lying(
     and sets the proxy's lie). A lie the HTTP library refuses (a NUL in a header) fails the
     connection and is retried: the CLI's policy, with waits short enough for a property."""
     fast = functools.partial(RetryPolicy, base_delay=0.001, max_delay=0.01)
-    monkeypatch.setattr(cli, "RetryPolicy", fast)
+    monkeypatch.setattr(runners, "RetryPolicy", fast)  # the policy each verb's client gets
     return registry, proxy_factory(registry.host)
 
 
