@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ProxyFactory
 from ops_repo import REPO, release, seed_history, snapshot, tree, write_tree
+from support.hostile_answers import Answer, Hostile
 from support.images import tag_digests
 from support.registry import Registry
 
@@ -78,22 +80,74 @@ def test_a_manifest_pin_would_refuse_stops_the_rollback_before_any_write(
     assert snapshot(root) == files_before
 
 
-def test_a_pin_failing_after_the_registry_step_says_how_to_finish(
-    bad_deploy: dict[str, Any], capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("path", "text", "refusal"),
+    [
+        (
+            "apps/kustomization.yaml",
+            "resources: [workers.yaml]\nimages:\n- name: IMAGE\n  newTag: latest\n",
+            "apps/kustomization.yaml:3: images: entry",
+        ),
+        (
+            "chart/flow-values.yaml",
+            "image: {repository: IMAGE, tag: latest-workers}\n",
+            "chart/flow-values.yaml:1: has no image.digest value to set",
+        ),
+    ],
+    ids=["entry-over-two-flavors", "values-without-room-for-the-digest"],
+)
+def test_what_pin_refuses_once_the_registry_answered_is_found_before_any_write(
+    bad_deploy: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    path: str,
+    text: str,
+    refusal: str,
 ) -> None:
-    """The clash of a kustomization over two flavors is found once the registry answered:
-    the rollback's registry side stands, and the printed command finishes the pin."""
-    image, root, digests = bad_deploy["image"], bad_deploy["root"], bad_deploy["digests"]
-    clash = root / "apps/kustomization.yaml"
-    clash.write_text(f"resources: [workers.yaml]\nimages:\n- name: {image}\n  newTag: latest\n")
+    """The flavors a kustomization builds and every edit are tried before promote
+    writes (with a stand-in digest): the rollback is refused whole, not half done."""
+    image, root = bad_deploy["image"], bad_deploy["root"]
+    (root / path).write_text(text.replace("IMAGE", image))
+    registry_before, files_before = tag_digests(bad_deploy["host"], REPO), snapshot(root)
+    argv = [f"--image={image}", "--from=0.22.7", f"--pin={root}", HELM]
+    code, _, err = run(capsys, "promote", *argv)
+    assert code == 1 and refusal in err, err
+    assert "registry side is done" not in err
+    assert tag_digests(bad_deploy["host"], REPO) == registry_before
+    assert snapshot(root) == files_before
+
+
+def test_a_pin_failing_after_the_registry_step_says_how_to_finish(
+    bad_deploy: dict[str, Any],
+    proxy_factory: ProxyFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The registry stops answering reads once latest-workers moved: the rollback's registry
+    side stands, no manifest is written, and the printed command finishes the pin."""
+    host, digests = bad_deploy["host"], bad_deploy["digests"]
+    after_put = {"moved": False, "lists": 0}
+
+    def deny_reads_after_the_move(answer: Answer) -> None:
+        if answer.method == "PUT" and answer.path.endswith("/manifests/latest-workers"):
+            after_put["moved"] = True
+        elif after_put["moved"] and "/tags/list" in answer.path:
+            after_put["lists"] += 1
+            if after_put["lists"] > 1:  # promote's own re-read passes; pin's read is denied
+                answer.status = 403
+                answer.set_header("Content-Type", "application/json")
+                answer.body = b'{"errors": [{"code": "DENIED", "message": "read-only"}]}'
+
+    proxy = proxy_factory(host, hostile=Hostile(rewrite=deny_reads_after_the_move))
+    image, root = f"{proxy.host}/{REPO}", tmp_path / "via-proxy"
+    write_tree(root, tree(image))
     files_before = snapshot(root)
     code, _, err = run(capsys, "promote", f"--image={image}", "--from=0.22.7", f"--pin={root}")
     assert code == 1
     good = digests["workers/0.22.7"]
     assert f"the registry side is done (latest-workers -> {image}@{good})" in err
-    assert "the manifests were not pinned: apps/kustomization.yaml:3: images: entry" in err
+    assert "the manifests were not pinned:" in err and "DENIED" in err
     assert snapshot(root) == files_before
-    tags = tag_digests(bad_deploy["host"], REPO)
+    tags = tag_digests(host, REPO)
     assert tags["latest-workers"] == good and "0.22.9-workers-yanked" in tags
 
     hint = re.search(r"Re-run to finish: (release-pipeline pin .*)$", err.strip())
@@ -110,7 +164,7 @@ def test_a_pin_failing_after_the_registry_step_says_how_to_finish(
         "--manifests",
         str(root),
     ]
-    clash.unlink()
+    after_put["moved"] = False  # the registry answers again
     code, _, err = run(capsys, *argv, HELM)
     assert code == 0, err
     assert f"{image}@{good}" in (root / "apps/workers.yaml").read_text()

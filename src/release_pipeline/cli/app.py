@@ -223,6 +223,7 @@ def add_promote(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         help="then pin the promoted release in these deployment manifests (see pin)",
     )
     verb.add_argument("--helm-keys", help="with --pin: Helm values keys, as pin takes them")
+    verb.add_argument("--kustomization", help="with --pin: as pin takes it")
     add_channel_choice(verb)
 
 
@@ -260,6 +261,12 @@ def add_pin(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         "--helm-keys",
         help="values keys naming the image: KEY (the whole reference) or "
         "REPOSITORY,TAG,DIGEST (e.g. image.repository,image.tag,image.digest)",
+    )
+    verb.add_argument(
+        "--kustomization",
+        metavar="PATH",
+        help="edit only this kustomization's images: entry (added when missing), e.g. "
+        "overlays/prod: for an overlay whose base is shared or remote",
     )
     verb.add_argument(
         "--force", action="store_true", help="pin a yanked, prerelease or unreleased digest"

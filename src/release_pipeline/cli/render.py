@@ -286,6 +286,12 @@ def pin_text(report: PinReport, style: Style) -> list[str]:
     if report.skipped:
         where = ", ".join(_where(s) for s in report.skipped)
         lines += style.note(f"left alone (another flavor): {where}")
+    if report.unseen:
+        text = (
+            f"{', '.join(report.unseen)}: the images: entry applies to every container "
+            f"named {report.image} there; pin could not check their flavors"
+        )
+        lines += style.labelled("not read", text, "warn")
     if check:
         if report.changes:
             text = f"{len(report.changes)} reference(s) not pinned to {release}: exit 1"

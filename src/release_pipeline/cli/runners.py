@@ -90,15 +90,22 @@ async def run_channel(args: argparse.Namespace, credentials: Credentials | None)
 
 async def run_promote(args: argparse.Namespace, credentials: Credentials | None) -> Report:
     if args.channel is not None:
-        if args.pin or args.helm_keys:
+        if args.pin or args.helm_keys or args.kustomization:
             raise InvalidInput("pin", "pins a version's release, not a channel's: leave out --pin")
         channel, ancestry = channel_promote_request(args)
         async with client_for(args, channel.image, credentials, push=not args.dry_run) as client:
             return await promote_channel(channel, client, ancestry, dry_run=args.dry_run)
     spec = promote_spec(args.image, args.source, args.target, args.flavor)
-    if args.helm_keys and not args.pin:
-        raise InvalidInput("helm_keys", "is for --pin DIR (the manifests to pin)")
-    pinning = pin_spec(args.image, args.flavor, helm_keys=args.helm_keys, check=True)
+    for name in ("helm_keys", "kustomization"):
+        if getattr(args, name) and not args.pin:
+            raise InvalidInput(name, "is for --pin DIR (the manifests to pin)")
+    pinning = pin_spec(
+        args.image,
+        args.flavor,
+        helm_keys=args.helm_keys,
+        check=True,
+        kustomization=args.kustomization,
+    )
     tree = LocalManifests.at(args.pin) if args.pin else None
     async with client_for(args, spec.image, credentials, push=not args.dry_run) as client:
         if tree is None:
@@ -123,7 +130,13 @@ async def run_status(args: argparse.Namespace, credentials: Credentials | None) 
 
 async def run_pin(args: argparse.Namespace, credentials: Credentials | None) -> Report:
     spec = pin_spec(
-        args.image, args.flavor, args.version, args.digest, args.helm_keys, check=args.check
+        args.image,
+        args.flavor,
+        args.version,
+        args.digest,
+        args.helm_keys,
+        check=args.check,
+        kustomization=args.kustomization,
     )
     tree = LocalManifests.at(args.manifests)
     async with client_for(args, spec.image, credentials, push=False) as client:

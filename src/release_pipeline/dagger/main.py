@@ -235,12 +235,15 @@ class ReleasePipeline:
             ),
         ] = None,
         helm_keys: Annotated[str, Doc("with pin: Helm values keys, as the pin function")] = "",
+        kustomization: Annotated[str, Doc("with pin: as the pin function takes it")] = "",
     ) -> Promotion:
         """Point a floating tag at an existing release, digest kept: the rollback verb. Moving
         latest back yanks the newer versions it passes over, so re-runs cannot undo it."""
         image = self._named_image("promote")
         pspec = promote_spec(image, from_, to or None, self.flavor)
-        pinning = pin_spec(image, self.flavor, helm_keys=helm_keys, check=True)
+        pinning = pin_spec(
+            image, self.flavor, helm_keys=helm_keys, check=True, kustomization=kustomization
+        )
         tree = None if pin is None else DirectoryManifests(pin)
         dest = await self._destination()
         async with dest.client(push=not dry_run) as client:
@@ -281,6 +284,13 @@ class ReleasePipeline:
                 "REPOSITORY,TAG,DIGEST, e.g. image.repository,image.tag,image.digest"
             ),
         ] = "",
+        kustomization: Annotated[
+            str,
+            Doc(
+                "edit only this kustomization's images: entry (added when missing), e.g. "
+                "overlays/prod: for an overlay whose base is shared or remote"
+            ),
+        ] = "",
         force: Annotated[bool, Doc("pin a yanked, prerelease or unreleased digest")] = False,
         check: Annotated[
             bool,
@@ -300,6 +310,7 @@ class ReleasePipeline:
             digest or None,
             helm_keys,
             check=check,
+            kustomization=kustomization,
         )
         tree = DirectoryManifests(manifests)
         dest = await self._destination()

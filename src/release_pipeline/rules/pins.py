@@ -11,9 +11,8 @@ image (`find_sites`):
 
 Which flavor a reference is (`owner`): its tag decides (`tags.read_tag`, the scheme every
 verb reads), a bare name is `latest` (production); a digest alone is this flavor's when it
-is one of its releases (the verb reads which). Kustomize matches `images:` entries by name,
-so one entry rewrites every flavor of the repository in its resources: `kustomize_clash`
-refuses that, and the resources are pinned instead (docs/deploy.md).
+is one of its releases (the verb reads which). What a kustomization builds, and the
+`images:` entry `--kustomization` adds, are `kustomize`'s (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -231,26 +230,6 @@ def _helm(path: str, doc: Collection, query: Query) -> list[Site]:
     return [Site(path, repository.line, "helm", ref, str(ref), doc)]
 
 
-def kustomize_clash(sites: Iterable[Site], flavor: str, our_digests: frozenset[str]) -> None:
-    """Refuse a kustomization `images:` entry for the image when its directory's resources
-    use the image as another flavor than the entry: kustomize matches entries by name, so
-    the entry would set both flavors to one image."""
-    listed = list(sites)
-    for entry in (s for s in listed if s.kind == "kustomize"):
-        base = posixpath.dirname(entry.path)
-        mine = owner(entry.ref, flavor, our_digests)
-        for used in listed:
-            inside = base == "" or used.path.startswith(base + "/")
-            if used.kind == "container" and inside and owner(used.ref, flavor, our_digests) != mine:
-                raise ManifestRefused(
-                    entry.path,
-                    entry.line,
-                    f"images: entry for {entry.ref.name} would also rewrite {used.path}:"
-                    f"{used.line} ({used.shown_as[:120]}), another flavor: kustomize matches "
-                    "entries by name; remove the entry, and pin rewrites the resources",
-                )
-
-
 def pinned(site: Site, digest: str) -> bool:
     return site.ref.digest == digest
 
@@ -331,4 +310,4 @@ def _helm_edit(
     end = text.find("\n", after.end)
     end = len(text) if end < 0 else end - (text[end - 1] == "\r")
     line = f"{parsed.line_ending}{' ' * key.column}{digest_key[-1]}: {digest}"
-    return [Splice(end, end, line, after=after.ordinal, inserted=(digest_key[-1], digest))]
+    return [Splice(end, end, line, after=after.event, inserted=(digest_key[-1], digest))]

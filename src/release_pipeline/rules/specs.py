@@ -252,6 +252,7 @@ class PinSpec:
     version: Version | None
     digest: str | None
     helm_keys: tuple[str, ...]
+    kustomization: str | None = None  # pin through this kustomization's images: only
 
     @property
     def scheme(self) -> TagScheme:
@@ -266,6 +267,7 @@ def pin_spec(
     helm_keys: str | None = None,
     *,
     check: bool = False,
+    kustomization: str | None = None,
 ) -> PinSpec:
     """Validate a pin before any file or registry is read."""
     ref, flavor = parse_image(image), parse_flavor(flavor)
@@ -285,7 +287,24 @@ def pin_spec(
             "must be one dotted key holding the whole reference (image) or three: "
             "repository,tag,digest (e.g. image.repository,image.tag,image.digest)",
         )
-    return PinSpec(ref, flavor, parsed, parse_digest(digest, "digest") if digest else None, keys)
+    if kustomization and not _inside(kustomization):
+        raise InvalidInput(
+            "kustomization",
+            "must be a path inside the manifests directory (relative, without ..), "
+            "e.g. overlays/prod",
+        )
+    found = parse_digest(digest, "digest") if digest else None
+    return PinSpec(ref, flavor, parsed, found, keys, kustomization or None)
+
+
+def _inside(path: str) -> bool:
+    parts = path.split("/")
+    return (
+        len(path) <= 1024
+        and not path.startswith("/")
+        and ".." not in parts
+        and all(c.isprintable() and c != "\\" for c in path)
+    )
 
 
 @dataclass(frozen=True)

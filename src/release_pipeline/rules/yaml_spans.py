@@ -42,6 +42,7 @@ class Scalar:
     column: int  # 0-based
     ordinal: int  # the how-manyth scalar event of the file
     anchor: str | None
+    event: int  # the how-manyth event of the file
 
 
 @dataclass
@@ -51,8 +52,10 @@ class Collection:
     mapping: bool
     flow: bool
     line: int
+    column: int  # of its first key or `-` (block style)
     anchor: str | None
     children: list[Node] = field(default_factory=list)
+    end_event: int = 0  # the how-manyth event ends it
 
     @property
     def pairs(self) -> list[tuple[Node, Node]]:
@@ -129,6 +132,7 @@ def parse(path: str, text: str) -> Parsed:
                 mark.column,
                 ordinal,
                 event.anchor,
+                count,
             )
             ordinal += 1
             add(node, event.anchor)
@@ -136,11 +140,14 @@ def parse(path: str, text: str) -> Parsed:
             if len(stack) >= MAX_DEPTH:
                 raise ManifestRefused(path, line, f"nests deeper than {MAX_DEPTH} levels")
             mapping = isinstance(event, yaml.MappingStartEvent)
-            collection = Collection(mapping, bool(event.flow_style), line, event.anchor)
+            first: Any = event.start_mark
+            collection = Collection(
+                mapping, bool(event.flow_style), line, first.column, event.anchor
+            )
             add(collection, event.anchor)
             stack.append(collection)
         elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
-            stack.pop()
+            stack.pop().end_event = count
         elif isinstance(event, yaml.AliasEvent):
             add(Alias(str(event.anchor), line), None)
     return Parsed(documents, anchors, "\r\n" if "\r\n" in text else "\n", text)
@@ -149,7 +156,8 @@ def parse(path: str, text: str) -> Parsed:
 @dataclass(frozen=True)
 class Splice:
     """Replace `text[start:end]` by `new`; `values` are the scalars' values afterwards (by
-    ordinal), `inserted` the values of scalars the splice adds after scalar `after`."""
+    ordinal), `inserted` the events the splice adds after event number `after`: a scalar's
+    value, or `[`, `]`, `{`, `}` for a sequence's or a mapping's start and end."""
 
     start: int
     end: int
@@ -196,16 +204,28 @@ def _signature(path: str, text: str) -> Signature:
     return sig
 
 
+_BRACKETS = {
+    "[": "SequenceStartEvent",
+    "]": "SequenceEndEvent",
+    "{": "MappingStartEvent",
+    "}": "MappingEndEvent",
+}
+
+
+def _inserted(token: str) -> tuple[str, str | None, str | None]:
+    kind = _BRACKETS.get(token)
+    return ("ScalarEvent", token, None) if kind is None else (kind, None, None)
+
+
 def _expected(sig: Signature, splices: list[Splice]) -> Signature:
     values = {k: v for s in splices for k, v in s.values.items()}
     inserts = {s.after: s.inserted for s in splices if s.after is not None}
     out: Signature = []
     ordinal = 0
-    for kind, value, anchor in sig:
-        if kind != "ScalarEvent":
-            out.append((kind, value, anchor))
-            continue
-        out.append((kind, values.get(ordinal, value), anchor))
-        out += [("ScalarEvent", v, None) for v in inserts.get(ordinal, ())]
-        ordinal += 1
+    for index, (kind, value, anchor) in enumerate(sig):
+        if kind == "ScalarEvent":
+            value = values.get(ordinal, value)
+            ordinal += 1
+        out.append((kind, value, anchor))
+        out += [_inserted(token) for token in inserts.get(index, ())]
     return out

@@ -14,7 +14,7 @@ from release_pipeline.rules import pins
 from release_pipeline.rules.pins import Query
 from release_pipeline.rules.releases import Releases
 from release_pipeline.verbs.holdings import find_version
-from release_pipeline.verbs.pin import read_manifests
+from release_pipeline.verbs.pin_plan import read_manifests
 from release_pipeline.verbs.pin_tree import ManifestTree
 from release_pipeline.verbs.report import DeployedRef
 

@@ -18,25 +18,22 @@ from dataclasses import dataclass
 
 from release_pipeline.errors import ManifestRefused, NotFound, ReleaseError, shown
 from release_pipeline.registry.client import RegistryClient
-from release_pipeline.rules import pins
+from release_pipeline.rules import kustomize, pins
 from release_pipeline.rules.pins import Query, Site
 from release_pipeline.rules.releases import Releases
 from release_pipeline.rules.specs import PinSpec, flavor_name
 from release_pipeline.rules.versions import Version
-from release_pipeline.rules.yaml_spans import Parsed, parse, splice
+from release_pipeline.rules.yaml_spans import splice
 from release_pipeline.verbs.holdings import find_version, read_releases
+from release_pipeline.verbs.pin_plan import ManifestFile, Plan
+from release_pipeline.verbs.pin_plan import plan as make_plan
 from release_pipeline.verbs.pin_tree import ManifestTree
 from release_pipeline.verbs.report import PinReport, PinSite
 
 DIFF_LINE_CHARS = 400
-
-
-@dataclass(frozen=True)
-class _File:
-    path: str
-    text: str
-    parsed: Parsed
-    sites: list[Site]
+NO_ENTRY = "(no images: entry)"  # the `old` of an entry pin adds
+TRIAL_DIGEST = "sha256:" + "0" * 64  # edits tried before promote writes: any digest does
+_Edits = tuple[list[PinSite], list[PinSite], list[PinSite], dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -60,15 +57,12 @@ async def pin(
 ) -> PinReport:
     """Pin, or (check) report every reference of the flavor not pinned to the release."""
     query = Query(str(spec.image), spec.helm_keys)
-    files = read_manifests(await tree.files(), query)
-    if not any(f.sites for f in files):
-        raise ManifestRefused(
-            ".", 0, f"names {spec.image} nowhere (containers, kustomize images:, Helm keys)"
-        )
+    plan = make_plan(await tree.files(), query, spec.kustomization)
     release = await resolve(spec, client, force=force)
-    sites = [s for f in files for s in f.sites]
-    ours = await _our_digests(client, spec, release, sites)
-    pins.kustomize_clash(sites, spec.flavor, ours)
+    sites = plan.sites
+    known = frozenset({release.digest})
+    ours = await _our_digests(client, spec, release.releases, sites, known)
+    _check_entries(plan, spec, ours)
 
     report = PinReport(
         image=str(spec.image),
@@ -79,28 +73,10 @@ async def pin(
         forced=release.forced,
         dry_run=dry_run,
         check=check,
+        unseen=[shown(u, 200) for u in plan.unseen],
     )
-    changes, unchanged, skipped, edited = [], [], [], {}
-    for file in files:
-        splices = []
-        for site in file.sites:
-            if not pins.owner(site.ref, spec.flavor, ours):
-                skipped.append(_site(site, site.shown_as))
-            elif pins.pinned(site, release.digest):
-                unchanged.append(_site(site, site.shown_as))
-            else:
-                changes.append(_site(site, report.pinned))
-                splices += pins.pin_edits(file.parsed, site, query, release.digest)
-        if splices:
-            edited[file.path] = splice(file.path, file.text, splices)
-    if not (changes or unchanged):
-        raise ManifestRefused(
-            ".",
-            0,
-            f"names {spec.image} as {_flavor(spec)} nowhere (left alone: "
-            f"{len(skipped)} reference(s) of other flavors; --flavor chooses)",
-        )
-    diff = _diff(files, edited) if dry_run else ""
+    changes, unchanged, skipped, edited = _edits(plan, spec, ours, release.digest)
+    diff = _diff(plan.files, edited) if dry_run else ""
     if not (dry_run or check):
         await tree.write_all({p: t.encode() for p, t in edited.items()})
     written = [] if dry_run or check else sorted(edited)
@@ -113,31 +89,6 @@ async def pin(
             "diff": diff,
         }
     )
-
-
-def read_manifests(raw: dict[str, bytes], query: Query) -> list[_File]:
-    """Decode, parse and find the references of every file; a Helm template (`{{`) is
-    never parsed, and refused when it names the image itself (pin its values file)."""
-    files = []
-    for path, data in sorted(raw.items()):
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = data.count(b"\n", 0, exc.start) + 1
-            raise ManifestRefused(path, line, "is not UTF-8 text") from None
-        if pins.is_template(text):
-            if query.image in text:
-                line = text.count("\n", 0, text.index(query.image)) + 1
-                raise ManifestRefused(
-                    path,
-                    line,
-                    "is a Helm template ({{ }}) naming the image: templates are never "
-                    "edited; name the values keys with --helm-keys",
-                )
-            continue
-        parsed = parse(path, text)
-        files.append(_File(path, text, parsed, pins.find_sites(path, parsed, query)))
-    return files
 
 
 async def resolve(spec: PinSpec, client: RegistryClient, *, force: bool) -> Release:
@@ -183,19 +134,95 @@ def _why_forced(
     return None
 
 
+async def check_first(spec: PinSpec, client: RegistryClient, plan: Plan) -> None:
+    """What `pin` would refuse once the flavors are known, for `promote --pin` to check
+    before its first write: the `images:` entries against what their kustomizations build,
+    and every edit, tried with a stand-in digest. Reads the registry only when a reference
+    is a digest alone (its flavor is a lookup)."""
+    ours: frozenset[str] = frozenset()
+    if _digests_alone(plan.sites):
+        repo = spec.image.repository
+        releases = await read_releases(client, repo, spec.scheme, await client.list_tags(repo))
+        ours = await _our_digests(client, spec, releases, plan.sites, frozenset())
+    _check_entries(plan, spec, ours)
+    _edits(plan, spec, ours, TRIAL_DIGEST)  # every file edits cleanly, or refused now
+
+
 async def _our_digests(
-    client: RegistryClient, spec: PinSpec, release: Release, sites: list[Site]
+    client: RegistryClient,
+    spec: PinSpec,
+    releases: Releases,
+    sites: list[Site],
+    known: frozenset[str],
 ) -> frozenset[str]:
     """The pinned digests in the manifests that are this flavor's releases (a digest with
     no tag has no other mark of its flavor): one HEAD per version tried, newest first."""
-    ours = {release.digest}
-    releases = release.releases
-    unknown = {s.ref.digest for s in sites if s.ref.digest and not s.ref.tag} - ours
-    for digest in sorted(unknown):
+    ours = set(known)
+    for digest in sorted(_digests_alone(sites) - ours):
         releases, version = await find_version(client, spec.image.repository, releases, digest)
         if version is not None:
             ours.add(digest)
     return frozenset(ours)
+
+
+def _digests_alone(sites: list[Site]) -> set[str]:
+    return {s.ref.digest for s in sites if s.ref.digest and not s.ref.tag}
+
+
+def _edits(plan: Plan, spec: PinSpec, ours: frozenset[str], digest: str) -> _Edits:
+    """Each reference pin changes, leaves as pinned, or skips (another flavor), and each
+    edited file's new text, verified (`splice`): written only once every file edits.
+    Refused when no reference is the flavor's."""
+    image = str(spec.image)
+    query = Query(image, spec.helm_keys)
+    pinned = f"{image}@{digest}"
+    changes, unchanged, skipped, edited = [], [], [], {}
+    for file in plan.files:
+        splices = []
+        for site in plan.editable(file):
+            if not pins.owner(site.ref, spec.flavor, ours):
+                skipped.append(_site(site, site.shown_as))
+            elif pins.pinned(site, digest):
+                unchanged.append(_site(site, site.shown_as))
+            else:
+                changes.append(_site(site, pinned))
+                splices += pins.pin_edits(file.parsed, site, query, digest)
+        if plan.add and file.path == plan.through:
+            added, line = kustomize.add_entry(file.path, file.parsed, image, digest)
+            splices.append(added)
+            changes.append(
+                PinSite(path=file.path, line=line, kind="kustomize", old=NO_ENTRY, new=pinned)
+            )
+        if splices:
+            edited[file.path] = splice(file.path, file.text, splices)
+    if not (changes or unchanged):
+        raise ManifestRefused(
+            ".",
+            0,
+            f"names {spec.image} as {_flavor(spec)} nowhere (left alone: "
+            f"{len(skipped)} reference(s) of other flavors; --flavor chooses)",
+        )
+    return changes, unchanged, skipped, edited
+
+
+def _check_entries(plan: Plan, spec: PinSpec, ours: frozenset[str] = frozenset()) -> None:
+    """Every `images:` entry pin edits, or adds, against the containers its kustomization
+    builds: one of another flavor would be rewritten with it (`kustomize.clash`)."""
+    entries = [
+        (s.ref, (s.path, s.line))
+        for f in plan.files
+        for s in plan.editable(f)
+        if s.kind == "kustomize"
+    ]
+    remedy = kustomize.REMOVE_ENTRY
+    if plan.add and plan.through is not None:
+        # the entry pin adds names a release of the flavor: its floating tag says which
+        added = pins.Reference(str(spec.image), spec.scheme.latest, None)
+        entries.append((added, (plan.through, 0)))
+        remedy = "pin without --kustomization rewrites the resources instead"
+    for ref, at in entries:
+        built = plan.builds.get(at[0], kustomize.Build(frozenset(), ()))
+        kustomize.clash(ref, at, plan.sites, built.files, spec.flavor, ours, remedy)
 
 
 def _flavor(spec: PinSpec) -> str:
@@ -206,7 +233,7 @@ def _site(site: Site, new: str) -> PinSite:
     return PinSite(path=site.path, line=site.line, kind=site.kind, old=site.shown_as, new=new)
 
 
-def _diff(files: list[_File], edited: dict[str, str]) -> str:
+def _diff(files: list[ManifestFile], edited: dict[str, str]) -> str:
     """The unified diff of the edits, each line as `shown` lets outside text be printed."""
     out: list[str] = []
     for file in files:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from release_pipeline.errors import ManifestRefused, ReleaseError
+from release_pipeline.errors import ReleaseError
 from release_pipeline.registry.client import RegistryClient
 from release_pipeline.rules.pins import Query
 from release_pipeline.rules.specs import PinSpec, PromoteSpec, flavor_hint
-from release_pipeline.verbs.pin import pin, read_manifests
+from release_pipeline.verbs.pin import check_first, pin
+from release_pipeline.verbs.pin_plan import plan
 from release_pipeline.verbs.pin_tree import ManifestTree
 from release_pipeline.verbs.promote import promote
 from release_pipeline.verbs.report import PromoteReport
@@ -46,15 +47,16 @@ async def promote_and_pin(
     dry_run: bool = False,
     manifests_path: str = "DIR",
 ) -> PromoteReport:
-    files = read_manifests(await tree.files(), Query(str(spec.image), pinning.helm_keys))
-    if not any(f.sites for f in files):
-        raise ManifestRefused(".", 0, f"names {spec.image} nowhere: nothing to pin")
+    query = Query(str(spec.image), pinning.helm_keys)
+    await check_first(pinning, client, plan(await tree.files(), query, pinning.kustomization))
     report = await promote(spec, client, dry_run=dry_run)
     pinned = replace(pinning, digest=report.digest, version=None)
     try:
         done = await pin(pinned, client, tree, dry_run=dry_run, force=True)
     except ReleaseError as exc:
         keys = f" --helm-keys {','.join(pinning.helm_keys)}" if pinning.helm_keys else ""
+        if pinning.kustomization:
+            keys += f" --kustomization {pinning.kustomization}"
         hint = (
             f"release-pipeline pin --image {spec.image} {flavor_hint(spec.flavor)} "
             f"--digest {report.digest} --manifests {manifests_path}{keys}"

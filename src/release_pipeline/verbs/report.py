@@ -170,6 +170,7 @@ class PinReport(BaseModel):
     changes: list[PinSite] = []  # references edited (check: not pinned to the release)
     unchanged: list[PinSite] = []  # references already pinned to it
     skipped: list[PinSite] = []  # references of the image left alone: another flavor
+    unseen: list[str] = []  # bases the kustomization pinned through builds, not read
     written: list[str] = []  # files written (dry run and check: none)
     dry_run: bool = False
     check: bool = False
