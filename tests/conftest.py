@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.actions_runner import fixture_git_repo
 from support.images import push_arch_images
 from support.proxy import Proxy, start_proxy
 from support.registry import TEST_CREDS, Registry, start_registry
+from support.scratch_repo import fixture_git_repo
 from support.sink import Sink, start_sink
 from support.tokens import TokenServer
 from support.workflows import RELEASE, ROLLBACK, load

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from conftest import ProxyFactory
 from seeding import seed_commits
-from support.actions_runner import git
 from support.commands import run_json
 from support.images import fetch_raw, tag_digests
 from support.registry import Registry
+from support.scratch_repo import git
 
 from release_pipeline.cli import app as cli
 

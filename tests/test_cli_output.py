@@ -5,7 +5,8 @@ list tags in write order and agree with `--json` field by field (both are parsed
 tables fit 100 columns for a realistic release (long flavor, four platforms) unless
 `--wide`; color only on a terminal (a real pseudo-terminal) and never with NO_COLOR or
 `--json`; each retry is one line on stderr; `status` that finds nothing says what it
-looked for and exits 1. All against a real registry, some through a counting proxy.
+looked for and exits 1. All against a real registry, some through a counting proxy;
+promote's report rendered with no registry behind it is in test_promote_render.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Any
 
 import pytest
 from conftest import ProxyFactory
-from pydantic import Field
 from support.commands import sha_of
 from support.faults import Faults
 from support.images import push_image, tag_digests
@@ -29,8 +29,6 @@ from support.proxy import WRITE_METHODS
 from support.registry import Registry
 
 from release_pipeline.cli import app as cli
-from release_pipeline.cli.render import Style, render
-from release_pipeline.verbs.report import PromoteReport
 
 REPO = "testplanit/testplanit"
 FLAVOR = "enterprise_workers"  # long, as a real flavor can be
@@ -336,70 +334,3 @@ def test_status_text_and_json_agree_field_by_field(
     assert shown == expected and [s["state"] for s in shown] == ["yanked", "live"]
     candidates = ", ".join(report["rollback_candidates"]) or "none"
     assert note(text, "rollback candidates (newest first)") == candidates
-
-
-def test_a_promote_that_writes_nothing_says_so() -> None:
-    """An already-current promote (its report's `written` is empty): the words for it."""
-    digest = "sha256:" + "ab" * 32
-    report = PromoteReport(
-        image="ghcr.io/org/app",
-        flavor="workers",
-        tag="latest-workers",
-        source="1.2.0-workers",
-        digest=digest,
-        pinned=f"ghcr.io/org/app@{digest}",
-        version="1.2.0",
-        yanked=[],
-        written=[],
-        tags={},
-        reason="no live version is newer than 1.2.0: nothing to yank.",
-    )
-    text = render(report, Style())
-    assert "latest-workers already points at 1.2.0 (sha256:abababababab): not written" in text
-    assert "nothing written" in text.splitlines() and "TAG" not in text
-    dry = render(report.model_copy(update={"dry_run": True}), Style())
-    assert dry.splitlines()[0] == "dry run: nothing written" and "would write nothing" in dry
-
-
-class _Rollback(PromoteReport):
-    """The fields `promote` adds to its report on the "rollback" branch, so the renderer's
-    lines for them are checked before that branch lands."""
-
-    previous: str | None = None
-    previous_version: str | None = None
-    after: str | None = None
-    after_version: str | None = None
-    restored: list[str] = Field(default_factory=list)
-
-
-def test_promote_shows_the_floating_tag_before_and_after() -> None:
-    old, new = "sha256:" + "0a" * 32, "sha256:" + "1b" * 32
-    marker = "1.10.0-workers-yanked"
-    report = _Rollback(
-        image="ghcr.io/org/app",
-        flavor="workers",
-        tag="latest-workers",
-        source="1.2.0-workers",
-        digest=new,
-        pinned=f"ghcr.io/org/app@{new}",
-        version="1.2.0",
-        yanked=["1.10.0"],
-        written=[marker, "latest-workers"],
-        tags={marker: old, "latest-workers": new},
-        reason="1.10.0 is newer than 1.2.0 and live: ...",
-        previous=old,
-        previous_version="1.10.0",
-        after=new,
-        after_version="1.2.0",
-        restored=["1.1.0"],
-    )
-    text = render(report, Style()).splitlines()
-    assert "  latest-workers         0a0a0a0a0a0a -> 1b1b1b1b1b1b  moved" in text
-    assert "before: latest-workers -> 1.10.0 (sha256:0a0a0a0a0a0a)" in text
-    assert "after: latest-workers -> 1.2.0 (sha256:1b1b1b1b1b1b)" in text
-    assert "yanked: 1.10.0" in text and "restored: 1.1.0" in text
-    dry = render(report.model_copy(update={"dry_run": True}), Style()).splitlines()
-    assert "  latest-workers         0a0a0a0a0a0a -> 1b1b1b1b1b1b  would move" in dry
-    assert "now: latest-workers -> 1.10.0 (sha256:0a0a0a0a0a0a)" in dry
-    assert "would be: latest-workers -> 1.2.0 (sha256:1b1b1b1b1b1b)" in dry
-    assert "would yank: 1.10.0" in dry and "would restore: 1.1.0" in dry

@@ -20,7 +20,7 @@ import pytest
 from dagger.mod._exceptions import FunctionError
 from support.fixture_repo import DOCKERFILE, copy_fixture
 
-from release_pipeline.dagger import builds, engine, main
+from release_pipeline.dagger import builds, engine, main, settings
 from release_pipeline.dagger.engine import DirectoryTree
 from release_pipeline.rules.inputs import Platform, parse_platform
 from release_pipeline.verbs.context import LocalTree
@@ -62,7 +62,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     monkeypatch.setattr(builds, "engine_platform", arm64_engine)
     monkeypatch.setattr(engine, "DirectoryTree", local_tree)
-    monkeypatch.setattr(main, "destination", reached)
+    monkeypatch.setattr(settings, "destination", reached)
     return checkout
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from conftest import RegistryFactory
 from seeding import seed_commits
-from support.actions_runner import CANARY_TOKEN, git, run_caller
+from support.actions_runner import CANARY_TOKEN, run_caller
 from support.caller_runs import MODULE, assert_agree, calls_of, derived_caller
 from support.images import fetch_raw
+from support.scratch_repo import git
 from support.workflows import EXAMPLES
 
 DOCS = EXAMPLES / "docs-release.yml"

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.actions_runner import OPS_CANARY_TOKEN, Run, git, run_caller
+from support.actions_runner import OPS_CANARY_TOKEN, Run, run_caller
 from support.caller_runs import OPS, derived_caller, ops_repository, release_run
+from support.scratch_repo import git
 from support.workflows import RELEASE, ROLLBACK, ROLLBACK_CALLER, SAAS, SELFHOST, load
 
 DEPLOYMENT = "k8s/multitenant-workers.yaml"

@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.actions_runner import CANARY_TOKEN, Run, git, run_caller
+from support.actions_runner import CANARY_TOKEN, Run, run_caller
 from support.caller_runs import assert_agree, calls_of, flavors, release_run
+from support.scratch_repo import git
 from support.workflows import FAKE_DAGGER, SAAS, SELFHOST, parse_call
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.actions_runner import git, run_caller
+from support.actions_runner import run_caller
 from support.caller_runs import OPS, assert_agree, calls_of, derived_caller, ops_repository
+from support.scratch_repo import git
 from support.workflows import SAAS, SELFHOST
 
 # --- prereleases ----------------------------------------------------------------------------

@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from support.actions_runner import git
 from support.caller_runs import MODULE, assert_agree, calls_of, derived_caller, flavors, release_run
 from support.registration import registration
+from support.scratch_repo import git
 from support.workflows import SAAS, SELFHOST, disagreements, parse_call
 
 SOURCE_URL = "https://github.com/TestPlanIt/testplanit"

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.actions_runner import OIDC_REQUEST_TOKEN, fixture_git_repo, git, oidc_server
 from support.fixture_repo import copy_fixture
+from support.oidc import OIDC_REQUEST_TOKEN, oidc_server
+from support.scratch_repo import fixture_git_repo, git
 from support.workflows import SAAS, SELFHOST, StepRun, load, run_step, step_named
 
 SHA = "c804cace" + "5" * 32

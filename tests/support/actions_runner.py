@@ -13,28 +13,26 @@ git repository, jobs in order, matrix jobs once per entry, `if:` conditions, job
 - the step that pip-installs release-pipeline from the pinned commit (no network here) puts a
   `release-pipeline` on PATH instead: the real CLI from this checkout, or a recorder;
 - the OIDC token endpoint: a loopback HTTP server handing out a JWT whose job_workflow_ref and
-  job_workflow_sha are what GitHub derives from the caller's `uses:` line.
+  job_workflow_sha are what GitHub derives from the caller's `uses:` line (tests/support/oidc.py).
+
+The scratch repository is tests/support/scratch_repo.py's.
 """
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
 from support.expressions import as_env, substitute
-from support.fixture_repo import copy_fixture
+from support.oidc import OIDC_REQUEST_TOKEN, oidc_server
+from support.scratch_repo import git
 from support.stand_ins import GH_TOOL, REAL_TOOL, RECORD_TOOL
 from support.workflows import FAKE_DAGGER, REUSABLE, ROOT, load, parse_outputs, triggers
 
@@ -42,47 +40,6 @@ CANARY_TOKEN = "canary-token-5f1d"
 OPS_CANARY_TOKEN = "ops-canary-token-93c0"  # the callers' secrets.OPS_REPO_TOKEN
 ACTOR = "octo[bot]"
 REPOSITORY = "TestPlanIt/testplanit"
-OIDC_REQUEST_TOKEN = "oidc-request-token-77aa"
-
-# --- the OIDC token endpoint ----------------------------------------------------------------
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-@contextmanager
-def oidc_server(claims: dict[str, str]) -> Iterator[str]:
-    """Serve {"value": JWT(claims)} to a GET with the runner's request token; yields the URL
-    a runner puts in ACTIONS_ID_TOKEN_REQUEST_URL (it already has a query string)."""
-    jwt = ".".join(
-        [_b64(b'{"alg":"RS256","typ":"JWT"}'), _b64(json.dumps(claims).encode()), _b64(b"sig")]
-    )
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # http.server's name
-            ok = self.headers.get("Authorization") == f"bearer {OIDC_REQUEST_TOKEN}"
-            body = json.dumps({"value": jwt}).encode() if ok else b"{}"
-            self.send_response(200 if ok else 401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/token?api-version=2.0"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-# --- running --------------------------------------------------------------------------------
 
 
 @dataclass
@@ -365,39 +322,3 @@ def _action(
         )
         return ("success" if done.returncode == 0 else "failure"), done.stdout + done.stderr
     return "success", f"({action}: stood in, nothing run)"
-
-
-# --- the scratch repository -----------------------------------------------------------------
-
-
-def git(repo: Path, *args: str, date: str = "2026-04-22T16:30:00+00:00") -> str:
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(repo),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "GIT_COMMITTER_DATE": date,
-        "GIT_AUTHOR_DATE": date,
-    }
-    done = subprocess.run(
-        ["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
-
-
-def fixture_git_repo(dest: Path, tags: tuple[str, ...] = ("v0.22.8",)) -> Path:
-    """A git repository of the TestPlanIt-shaped fixture: one commit carrying `tags`, then main
-    moves on (so a dispatch's branch head is never the tag's commit)."""
-    copy_fixture(dest)
-    git(dest, "init", "-q", "-b", "main")
-    git(dest, "add", "-A", "-f")
-    git(dest, "commit", "-q", "-m", "release")
-    for tag in tags:
-        git(dest, "tag", "-a", tag, "-m", tag)
-    (dest / "CHANGELOG.md").write_text("next\n")
-    git(dest, "add", "CHANGELOG.md")
-    git(dest, "commit", "-q", "-m", "after", date="2026-04-23T10:00:00+00:00")
-    return dest

@@ -16,8 +16,9 @@ from typing import Any
 
 import yaml
 
-from support.actions_runner import CANARY_TOKEN, OPS_CANARY_TOKEN, Run, git, run_caller
+from support.actions_runner import CANARY_TOKEN, OPS_CANARY_TOKEN, Run, run_caller
 from support.registration import registration
+from support.scratch_repo import git
 from support.workflows import DaggerCall, disagreements, load, parse_call
 
 MODULE = "github.com/OWNER/release-pipeline@" + "0" * 40

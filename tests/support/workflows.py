@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -36,6 +37,9 @@ WORKFLOWS = sorted(
     for p in top.rglob("*")
     if p.suffix in {".yml", ".yaml"} and p.is_file()
 )
+REUSABLE_WORKFLOWS = [RELEASE, ROLLBACK]
+# How a workflow pins an action: OWNER/REPO@SHA # vX.Y.Z.
+PIN = re.compile(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$", re.MULTILINE)
 
 
 @functools.cache

@@ -10,7 +10,7 @@ result is a lazy container that is a pure function of its arguments (see docs/da
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import dagger
 from dagger import Doc, Name
@@ -38,22 +38,13 @@ from release_pipeline.dagger.args import (
 )
 from release_pipeline.dagger.builds import (
     ContextArgs,
-    Prepared,
     build_options,
     checked,
     checked_target,
     flavor_builds,
-    prepare,
     smoke,
 )
-from release_pipeline.dagger.engine import (
-    THROWAWAY_IMAGE,
-    Destination,
-    DirectoryManifests,
-    build_container,
-    destination,
-    route_for,
-)
+from release_pipeline.dagger.engine import DirectoryManifests, build_container
 from release_pipeline.dagger.engine import smoke_test as run_smoke_test
 from release_pipeline.dagger.release_types import (
     PlatformImage,
@@ -62,26 +53,20 @@ from release_pipeline.dagger.release_types import (
     platform_image_object,
     promotion_object,
     release_object,
-    report_object,
+)
+from release_pipeline.dagger.settings import (
+    destination_for,
+    merge_or_plan,
+    named_image,
+    prepare_release,
+    spec_for,
 )
 from release_pipeline.dagger.status_types import Status, status_object
 from release_pipeline.dagger.typed import function, object_type, uncached_function
-from release_pipeline.errors import InvalidInput, PinDrift, shown
-from release_pipeline.rules.flavors import FlavorBuild
-from release_pipeline.rules.inputs import (
-    DEFAULT_FLAVOR,
-    DEFAULT_PLATFORMS,
-    parse_platform,
-    parse_source_url,
-)
-from release_pipeline.rules.specs import (
-    ReleaseSpec,
-    pin_spec,
-    promote_spec,
-    release_spec,
-    status_spec,
-)
-from release_pipeline.verbs import flow, release
+from release_pipeline.errors import PinDrift, shown
+from release_pipeline.rules.inputs import DEFAULT_FLAVOR, parse_platform
+from release_pipeline.rules.specs import pin_spec, promote_spec, status_spec
+from release_pipeline.verbs import flow
 from release_pipeline.verbs.pin import pin as run_pin
 from release_pipeline.verbs.promote import promote as run_promote
 from release_pipeline.verbs.promote_pin import promote_and_pin
@@ -145,7 +130,7 @@ class ReleasePipeline:
     ) -> dagger.Container:
         """Build the Dockerfile target for one platform, with VERSION/GIT_COMMIT and OCI labels.
         Cached like any pure function: the same arguments give the same lazy container."""
-        spec = self._spec(version, sha, [platform])
+        spec = spec_for(self, version, sha, [platform])
         args = ContextArgs.picked(locals())
         context = checked(args, spec)
         options = await build_options(context, spec, checked_target(target))
@@ -187,11 +172,11 @@ class ReleasePipeline:
         """Build, smoke-test and push one platform to FLAVOR-sha-SHORT-ARCH (a native CI runner's
         job), for every flavor of --flavors at once. An image already under that tag is reused:
         a re-run resumes, it does not replace."""
-        self._named_image("publish-platform")
+        named_image(self, "publish-platform")
         builds = flavor_builds(flavors, self.flavor, target, smoke_command)
-        specs = [self._spec(version, sha, [platform], b.flavor) for b in builds]
+        specs = [spec_for(self, version, sha, [platform], b.flavor) for b in builds]
         args = ContextArgs.picked(locals())
-        run = await self._prepare(builds, specs, args, require_native, merge=False)
+        run = await prepare_release(self, builds, specs, args, require_native, merge=False)
         # Every flavor at once: one failing smoke test pushes nothing of any flavor.
         outcomes = await flow.release_flavors(run.jobs, force=force)
         return platform_image_object(outcomes, run.emulated)
@@ -205,7 +190,7 @@ class ReleasePipeline:
         source_url: IndexSourceArg = "",
     ) -> Report:
         """Tag the per-arch images as this version and publish the multi-arch index."""
-        return await self._merge("merge", version, sha, force, source_url)
+        return await merge_or_plan(self, "merge", version, sha, force, source_url)
 
     @uncached_function
     async def plan(
@@ -216,7 +201,7 @@ class ReleasePipeline:
         source_url: IndexSourceArg = "",
     ) -> Report:
         """What merge would write and why; writes nothing, fails where merge would."""
-        return await self._merge("plan", version, sha, force, source_url)
+        return await merge_or_plan(self, "plan", version, sha, force, source_url)
 
     @uncached_function
     async def promote(
@@ -239,13 +224,13 @@ class ReleasePipeline:
     ) -> Promotion:
         """Point a floating tag at an existing release, digest kept: the rollback verb. Moving
         latest back yanks the newer versions it passes over, so re-runs cannot undo it."""
-        image = self._named_image("promote")
+        image = named_image(self, "promote")
         pspec = promote_spec(image, from_, to or None, self.flavor)
         pinning = pin_spec(
             image, self.flavor, helm_keys=helm_keys, check=True, kustomization=kustomization
         )
         tree = None if pin is None else DirectoryManifests(pin)
-        dest = await self._destination()
+        dest = await destination_for(self)
         async with dest.client(push=not dry_run) as client:
             if tree is None:
                 return promotion_object(await run_promote(pspec, client, dry_run=dry_run))
@@ -263,8 +248,8 @@ class ReleasePipeline:
     ) -> Status:
         """Where latest-FLAVOR points, the versions newest first (digest, revision, created,
         yanked, live) and the rollback candidates. Reads only."""
-        sspec = status_spec(self._named_image("status"), self.flavor, str(limit))
-        dest = await self._destination()
+        sspec = status_spec(named_image(self, "status"), self.flavor, str(limit))
+        dest = await destination_for(self)
         async with dest.client(push=False) as client:
             tree = None if manifests is None else DirectoryManifests(manifests)
             return status_object(await read_status(sspec, client, tree))
@@ -304,7 +289,7 @@ class ReleasePipeline:
         Helm values keys) to IMAGE@sha256:DIGEST of a release; returns the edited directory
         (export it: `pin --manifests=./k8s export --path=./k8s`). Only image fields change."""
         spec = pin_spec(
-            self._named_image("pin"),
+            named_image(self, "pin"),
             self.flavor,
             version or None,
             digest or None,
@@ -313,7 +298,7 @@ class ReleasePipeline:
             kustomization=kustomization,
         )
         tree = DirectoryManifests(manifests)
-        dest = await self._destination()
+        dest = await destination_for(self)
         async with dest.client(push=False) as client:
             report = await run_pin(spec, client, tree, check=check, force=force)
         if check and report.changes:
@@ -347,81 +332,10 @@ class ReleasePipeline:
         fails), then pushed, then each flavor merged. With --flavors, the fields describe the
         first flavor and `flavors` every one."""
         builds = flavor_builds(flavors, self.flavor, target, smoke_command)
-        specs = [self._spec(version, sha, None, b.flavor) for b in builds]
+        specs = [spec_for(self, version, sha, None, b.flavor) for b in builds]
         args = ContextArgs.picked(locals())
-        run = await self._prepare(builds, specs, args, require_native, force=force)
+        run = await prepare_release(self, builds, specs, args, require_native, force=force)
         outcomes = await flow.release_flavors(run.jobs, force=force, dry_run=dry_run)
         return release_object(
             outcomes, specs, str(run.dest.image), run.emulated, run.reproducibility
-        )
-
-    # --- helpers: validation first, then the engine ----------------------------------------
-
-    def _spec(
-        self, version: str, sha: str, platforms: list[str] | None = None, flavor: str | None = None
-    ) -> ReleaseSpec:
-        image = self.image or THROWAWAY_IMAGE
-        return release_spec(
-            image,
-            version,
-            sha,
-            self.flavor if flavor is None else flavor,
-            platforms or self.platforms or list(DEFAULT_PLATFORMS),
-        )
-
-    def _named_image(self, verb: str) -> str:
-        """The constructor's image, which every registry function but `release` needs: the
-        throwaway registry holds only what this engine session pushed to it and stops when
-        the session (the whole `dagger call`, or the caller's pipeline) ends, so there would
-        be nothing released to read or move, and nothing pushed would be kept."""
-        if not self.image:
-            raise InvalidInput(
-                "image",
-                f"is required by {verb}: pass --image=HOST/REPO (only release can use the "
-                "throwaway registry)",
-            )
-        return self.image
-
-    async def _merge(
-        self, verb: Literal["merge", "plan"], version: str, sha: str, force: bool, source_url: str
-    ) -> Report:
-        """merge, or its read-only twin plan (a client that cannot push)."""
-        self._named_image(verb)
-        spec = self._spec(version, sha)
-        url = parse_source_url(source_url) if source_url else None
-        write = verb == "merge"
-        dest = await self._destination()
-        async with dest.client(push=write) as client:
-            run = release.merge if write else release.plan
-            return report_object(await run(spec, client, force=force, source_url=url), [])
-
-    async def _destination(self) -> Destination:
-        return await destination(
-            self.image, self.username, self.password, self.registry_service, self.plain_http
-        )
-
-    async def _prepare(
-        self,
-        builds: list[FlavorBuild],
-        specs: list[ReleaseSpec],
-        args: ContextArgs,
-        require_native: bool,
-        *,
-        merge: bool = True,
-        force: bool = False,
-    ) -> Prepared:
-        """Every check in order, cheapest first, so nothing is read from the source or built
-        for a release that must fail: the arguments and the route (no engine), then the
-        engine's platform (`--require-native`), the source's preflight for every target, and
-        the registry."""
-        context = checked(args, specs[0])
-        route_for(
-            self.image,
-            self.registry_service is not None,
-            self.plain_http,
-            self.username,
-            self.password is not None,
-        )
-        return await prepare(
-            context, builds, specs, self._destination, require_native, merge=merge, force=force
         )

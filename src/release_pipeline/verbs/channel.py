@@ -35,7 +35,7 @@ from release_pipeline.rules.releases import Ledger
 from release_pipeline.rules.specs import ChannelSpec
 from release_pipeline.rules.tags import ChannelScheme
 from release_pipeline.verbs.converge import CONVERGE_ROUNDS
-from release_pipeline.verbs.release import publish
+from release_pipeline.verbs.publish import publish
 from release_pipeline.verbs.report import ChannelReport
 
 _SHA = re.compile(r"[0-9a-f]{40}")
