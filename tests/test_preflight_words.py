@@ -93,11 +93,21 @@ def test_escaping_every_character_keeps_the_text(text: str, escape: str) -> None
     assert lex("".join(escape + ch for ch in text), VALUES, escape)[0] == text
 
 
-@given(PLAIN.filter(lambda s: "}" not in s and "*" not in s and "?" not in s), PLAIN)
+# A part starting with # or % would spell the other operator (`${V##}`: longest match of
+# nothing), as in BuildKit's lexer and the shell.
+@given(
+    PLAIN.filter(lambda s: not ({"}", "*", "?"} & set(s)) and s[:1] not in ("#", "%")),
+    PLAIN,
+)
 def test_removing_a_literal_prefix_or_suffix(part: str, rest: str) -> None:
     values = {"V": part + rest + part}
     assert lex("${V#" + part + "}", values)[0] == rest + part
     assert lex("${V%" + part + "}", values)[0] == part + rest
+
+
+def test_a_doubled_operator_with_nothing_after_it_removes_nothing() -> None:
+    assert lex("${V##}", {"V": "##"})[0] == "##"
+    assert lex("${V%%}", {"V": "%%"})[0] == "%%"
 
 
 # --- symlinks, followed inside the context ----------------------------------------------------
