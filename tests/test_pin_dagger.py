@@ -82,3 +82,27 @@ async def test_promote_with_pin_returns_the_pinned_manifests(
     )
     assert done.digest == digests["workers/0.22.6"] and done.yanked == ["0.22.7"]
     assert f"image: {image}@{done.digest}\r\n" in done.manifests.files["apps/workers.yaml"]
+
+
+async def test_pin_through_an_overlay_kustomization(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An overlay exported alone (its base outside the Directory) gets the entry added."""
+    digests = await anyio.to_thread.run_sync(seed_history, registry.host, capsys)
+    image = f"{registry.host}/{REPO}"
+    overlay: Any = StandInDirectory({"kustomization.yaml": "resources:\n  - ../../base\n"})
+    edited = await ReleasePipeline(image=image).pin(
+        manifests=overlay,
+        version="0.22.7",
+        kustomization=".",
+    )
+    assert edited.files["kustomization.yaml"] == (
+        f"resources:\n  - ../../base\nimages:\n- name: {image}\n"
+        f"  digest: {digests['workers/0.22.7']}\n"
+    )
+    with pytest.raises(InvalidInput, match="kustomization: must be a path inside"):
+        await ReleasePipeline(image=image).pin(
+            manifests=overlay,
+            version="0.22.7",
+            kustomization="../base",
+        )

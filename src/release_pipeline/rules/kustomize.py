@@ -142,14 +142,17 @@ def add_entry(path: str, parsed: Parsed, image: str, digest: str) -> tuple[Splic
 
 
 def _line_end(path: str, parsed: Parsed, node: Collection) -> int:
-    """Where the line of `node`'s last scalar ends (before its line break)."""
+    """Where the line ends (before its line break) on which `node`'s last value ends: a
+    one-line scalar, or a flow collection (`[]`, `{app: w}`)."""
     last: Node = node
-    while isinstance(last, Collection) and last.children:
+    while isinstance(last, Collection) and not last.flow and last.children:
         last = last.children[-1]
-    if not isinstance(last, Scalar) or last.style not in (None, "'", '"'):
+    one_line = isinstance(last, Scalar) and last.style in (None, "'", '"')
+    if not (one_line or (isinstance(last, Collection) and last.flow)):
         raise ManifestRefused(
             path, node.line, "ends in a value pin cannot append after: add the entry by hand"
         )
+    assert isinstance(last, Scalar | Collection)
     text = parsed.text
-    end = text.find("\n", last.end)
-    return len(text) if end < 0 else end - (text[end - 1] == "\r")
+    found = text.find("\n", last.end)
+    return len(text) if found < 0 else found - (text[found - 1] == "\r")

@@ -56,6 +56,7 @@ class Collection:
     anchor: str | None
     children: list[Node] = field(default_factory=list)
     end_event: int = 0  # the how-manyth event ends it
+    end: int = 0  # the character offset after it (flow style: after its bracket)
 
     @property
     def pairs(self) -> list[tuple[Node, Node]]:
@@ -147,7 +148,9 @@ def parse(path: str, text: str) -> Parsed:
             add(collection, event.anchor)
             stack.append(collection)
         elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
-            stack.pop().end_event = count
+            closed: Any = event.end_mark
+            ended = stack.pop()
+            ended.end_event, ended.end = count, closed.index
         elif isinstance(event, yaml.AliasEvent):
             add(Alias(str(event.anchor), line), None)
     return Parsed(documents, anchors, "\r\n" if "\r\n" in text else "\n", text)
