@@ -52,7 +52,8 @@ STYLES = {
         "# prod\r\nresources:\r\n  - deployment.yaml # app\r\nnamespace: prod  # ns"
     ),
     "images before other keys": (
-        "images:\n  - name: docker.io/valkey/valkey\n    newTag: '8'\nresources:\n  - deployment.yaml\n"
+        "images:\n  - name: docker.io/valkey/valkey\n    newTag: '8'\n"
+        "resources:\n  - deployment.yaml\n"
     ),
 }
 
@@ -158,7 +159,7 @@ def test_a_build_follows_local_resources_and_names_what_it_cannot_read() -> None
         "components/probe/Kustomization": "resources: [probe.yaml]\n",
     }
     paths = [*kustomizations, "prod/extra.yaml", "base/workers.yaml", "components/probe/probe.yaml"]
-    built = build("prod/kustomization.yaml", documents(kustomizations), paths + ["other.yaml"])
+    built = build("prod/kustomization.yaml", documents(kustomizations), [*paths, "other.yaml"])
     assert built.files == frozenset(paths)
     assert built.unseen == (
         "../../outside",
