@@ -121,6 +121,29 @@ def test_ops_branch_pushes_the_pin_and_a_second_run_has_nothing_to_commit(
     assert git(bare, "rev-parse", "main") == head
 
 
+@pytest.mark.parametrize(
+    ("changes", "through"),
+    [
+        ({}, []),
+        ({"ops-kustomization": ""}, []),
+        ({"ops-kustomization": "overlays/prod"}, ["--kustomization", "overlays/prod"]),
+    ],
+    ids=["absent", "empty", "overlay"],
+)
+def test_ops_kustomization_reaches_pin_only_when_set(
+    repo: Path, tmp_path: Path, changes: dict[str, str], through: list[str]
+) -> None:
+    """An overlay pinned through its images: entry; PATH as pin takes it, under --manifests."""
+    caller = derived_caller(tmp_path, SAAS, **changes)
+    run = release_run(caller, repo, tmp_path, repositories={OPS: ops_repository(tmp_path)})
+    assert run.job("deploy").status == "success", run.job("deploy").log
+    (pin,) = [c for c in run.tool_calls if c[:2] == ["release-pipeline", "pin"]]
+    assert pin[2:] == [
+        *["--image", IMAGE, "--flavor", "workers", "--digest", workers_digest(run)],
+        *["--manifests", "ops/k8s", "--username", "octo[bot]", *through],
+    ]
+
+
 def test_no_ops_repository_no_deploy_job(repo: Path, tmp_path: Path) -> None:
     """The self-host images are nobody's Deployment: their caller names no ops repository."""
     run = release_run(SELFHOST, repo, tmp_path, repositories={})
@@ -147,6 +170,10 @@ def test_a_failed_merge_pins_nothing(repo: Path, tmp_path: Path) -> None:
         ("ops-branch", "main;rm -rf", "ops-branch: letters, digits"),
         ("ops-flavors", '["worker"]', "ops-flavors: must be a JSON list of names from"),
         ("ops-flavors", '"workers"', "ops-flavors: must be a JSON list of names from"),
+        ("ops-kustomization", "/k8s/overlays/prod", "ops-kustomization: must be empty, ."),
+        ("ops-kustomization", "../base", "ops-kustomization: must be empty, ."),
+        ("ops-kustomization", "overlays/../../x", "ops-kustomization: must be empty, ."),
+        ("ops-kustomization", "overlays/prod;id", "ops-kustomization: must be empty, ."),
     ],
 )
 def test_a_bad_ops_input_fails_the_deploy_job_naming_it(

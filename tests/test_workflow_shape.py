@@ -33,7 +33,7 @@ from support.workflows import (
     walk,
 )
 
-OPS_INPUTS = {"ops-repository", "ops-path", "ops-flavors", "ops-branch"}
+OPS_INPUTS = {"ops-repository", "ops-path", "ops-flavors", "ops-branch", "ops-kustomization"}
 RELEASE_INPUTS = {
     "tag",
     "channel",
