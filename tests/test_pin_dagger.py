@@ -17,7 +17,7 @@ from ops_repo import REPO, seed_history, tree
 from support.registry import Registry
 
 from release_pipeline.dagger.main import ReleasePipeline
-from release_pipeline.errors import InvalidInput, PinDrift
+from release_pipeline.errors import InvalidInput, ManifestRefused, PinDrift
 
 HELM = "image.repository,image.tag,image.digest"
 
@@ -91,10 +91,15 @@ async def test_pin_through_an_overlay_kustomization(
     digests = await anyio.to_thread.run_sync(seed_history, registry.host, capsys)
     image = f"{registry.host}/{REPO}"
     overlay: Any = StandInDirectory({"kustomization.yaml": "resources:\n  - ../../base\n"})
+    with pytest.raises(ManifestRefused, match=r"builds \.\./\.\./base, which pin cannot read"):
+        await ReleasePipeline(image=image).pin(
+            manifests=overlay, version="0.22.7", kustomization="."
+        )
     edited = await ReleasePipeline(image=image).pin(
         manifests=overlay,
         version="0.22.7",
         kustomization=".",
+        allow_unread_bases=True,
     )
     assert edited.files["kustomization.yaml"] == (
         f"resources:\n  - ../../base\nimages:\n- name: {image}\n"

@@ -97,8 +97,14 @@ def test_an_overlay_alone_is_pinned_through_an_added_entry(
     assert code == 1 and "--kustomization ." in err and "../../base" in err
     assert snapshot(root) == untouched
 
-    pinned = f"{image}@{ops['digests']['workers/0.22.7']}"
+    # through the overlay: its base cannot be checked for other flavors, so only when allowed
     argv = ["pin", f"--image={image}", f"--manifests={prod}", "--kustomization=."]
+    code, _, err = run(capsys, *argv, "--version=0.22.7")
+    assert code == 1 and "builds ../../base, which pin cannot read" in err
+    assert "--allow-unread-bases" in err and snapshot(root) == untouched
+
+    pinned = f"{image}@{ops['digests']['workers/0.22.7']}"
+    argv.append("--allow-unread-bases")
     code, out, err = run(capsys, *argv, "--version=0.22.7", "--json")
     assert code == 0, err
     report = json.loads(out)
@@ -170,16 +176,17 @@ def test_an_entry_over_a_base_that_runs_production_too_is_refused(
 
 
 @pytest.mark.parametrize(
-    ("where", "message"),
+    ("flags", "message"),
     [
-        ("../elsewhere", "kustomization: must be a path inside the manifests directory"),
-        ("/etc", "kustomization: must be a path inside the manifests directory"),
+        (["--kustomization=../x"], "kustomization: must be a path inside the manifests"),
+        (["--kustomization=/etc"], "kustomization: must be a path inside the manifests"),
+        (["--allow-unread-bases"], "allow_unread_bases: is for --kustomization"),
     ],
 )
-def test_a_kustomization_outside_the_tree_is_a_bad_flag(
-    ops: dict[str, Any], capsys: pytest.CaptureFixture[str], where: str, message: str
+def test_a_kustomization_flag_that_cannot_hold_is_refused_before_any_read(
+    ops: dict[str, Any], capsys: pytest.CaptureFixture[str], flags: list[str], message: str
 ) -> None:
-    argv = [f"--image={ops['image']}", f"--manifests={ops['root']}", f"--kustomization={where}"]
+    argv = [f"--image={ops['image']}", f"--manifests={ops['root']}", *flags]
     code, _, err = run(capsys, "pin", *argv, "--version=0.22.7")
     assert code == 2 and message in err
 
@@ -199,6 +206,7 @@ def test_rollback_moves_the_overlay_entry(
     prod = root / "workers/overlays/prod"
     bad = release(host, capsys, "0.22.9", "w9")
     pin = ["pin", f"--image={image}", f"--manifests={prod}", "--kustomization=."]
+    pin.append("--allow-unread-bases")
     assert run(capsys, *pin, "--version=0.22.9")[0] == 0
     assert rendered_images(prod) == [f"{image}@{bad}"]
 
@@ -209,6 +217,7 @@ def test_rollback_moves_the_overlay_entry(
         "--from=0.22.7",
         f"--pin={prod}",
         "--kustomization=.",
+        "--allow-unread-bases",
         "--json",
     )
     assert code == 0, err
@@ -245,6 +254,8 @@ def test_unread_bases_are_printed_escaped(
         {"kustomization.yaml": b'resources: ["https://evil.example/\\e[2J\\e]8;;x\\a"]\n'},
     )
     argv = [f"--image={ops['image']}", f"--manifests={overlay}", "--kustomization=."]
-    code, out, err = run(capsys, "pin", *argv, "--version=0.22.7")
+    code, _, err = run(capsys, "pin", *argv, "--version=0.22.7")
+    assert code == 1 and "\x1b" not in err and "\a" not in err and "cannot read" in err
+    code, out, err = run(capsys, "pin", *argv, "--version=0.22.7", "--allow-unread-bases")
     assert code == 0, err
     assert "\x1b" not in out and "\a" not in out and "not read:" in out

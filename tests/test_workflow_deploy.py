@@ -127,11 +127,15 @@ def test_ops_branch_pushes_the_pin_and_a_second_run_has_nothing_to_commit(
         ({}, []),
         ({"ops-kustomization": ""}, []),
         ({"ops-kustomization": "overlays/prod"}, ["--kustomization", "overlays/prod"]),
+        (
+            {"ops-kustomization": ".", "ops-allow-unread-bases": True},
+            ["--kustomization", ".", "--allow-unread-bases"],
+        ),
     ],
-    ids=["absent", "empty", "overlay"],
+    ids=["absent", "empty", "overlay", "overlay-with-a-remote-base"],
 )
 def test_ops_kustomization_reaches_pin_only_when_set(
-    repo: Path, tmp_path: Path, changes: dict[str, str], through: list[str]
+    repo: Path, tmp_path: Path, changes: dict[str, Any], through: list[str]
 ) -> None:
     """An overlay pinned through its images: entry; PATH as pin takes it, under --manifests."""
     caller = derived_caller(tmp_path, SAAS, **changes)
@@ -174,6 +178,7 @@ def test_a_failed_merge_pins_nothing(repo: Path, tmp_path: Path) -> None:
         ("ops-kustomization", "../base", "ops-kustomization: must be empty, ."),
         ("ops-kustomization", "overlays/../../x", "ops-kustomization: must be empty, ."),
         ("ops-kustomization", "overlays/prod;id", "ops-kustomization: must be empty, ."),
+        ("ops-allow-unread-bases", True, "ops-allow-unread-bases: is for ops-kustomization"),
     ],
 )
 def test_a_bad_ops_input_fails_the_deploy_job_naming_it(

@@ -33,7 +33,14 @@ from support.workflows import (
     walk,
 )
 
-OPS_INPUTS = {"ops-repository", "ops-path", "ops-flavors", "ops-branch", "ops-kustomization"}
+OPS_INPUTS = {
+    "ops-repository",
+    "ops-path",
+    "ops-flavors",
+    "ops-branch",
+    "ops-kustomization",
+    "ops-allow-unread-bases",
+}
 RELEASE_INPUTS = {
     "tag",
     "channel",

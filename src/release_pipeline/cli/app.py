@@ -224,6 +224,9 @@ def add_promote(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     )
     verb.add_argument("--helm-keys", help="with --pin: Helm values keys, as pin takes them")
     verb.add_argument("--kustomization", help="with --pin: as pin takes it")
+    verb.add_argument(
+        "--allow-unread-bases", action="store_true", help="with --pin: as pin takes it"
+    )
     add_channel_choice(verb)
 
 
@@ -267,6 +270,12 @@ def add_pin(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="edit only this kustomization's images: entry (added when missing), e.g. "
         "overlays/prod: for an overlay whose base is shared or remote",
+    )
+    verb.add_argument(
+        "--allow-unread-bases",
+        action="store_true",
+        help="with --kustomization: pin even when it builds bases pin cannot read (remote, "
+        "or outside --manifests); the entry sets every container of the image there",
     )
     verb.add_argument(
         "--force", action="store_true", help="pin a yanked, prerelease or unreleased digest"

@@ -90,13 +90,13 @@ async def run_channel(args: argparse.Namespace, credentials: Credentials | None)
 
 async def run_promote(args: argparse.Namespace, credentials: Credentials | None) -> Report:
     if args.channel is not None:
-        if args.pin or args.helm_keys or args.kustomization:
+        if args.pin or args.helm_keys or args.kustomization or args.allow_unread_bases:
             raise InvalidInput("pin", "pins a version's release, not a channel's: leave out --pin")
         channel, ancestry = channel_promote_request(args)
         async with client_for(args, channel.image, credentials, push=not args.dry_run) as client:
             return await promote_channel(channel, client, ancestry, dry_run=args.dry_run)
     spec = promote_spec(args.image, args.source, args.target, args.flavor)
-    for name in ("helm_keys", "kustomization"):
+    for name in ("helm_keys", "kustomization", "allow_unread_bases"):
         if getattr(args, name) and not args.pin:
             raise InvalidInput(name, "is for --pin DIR (the manifests to pin)")
     pinning = pin_spec(
@@ -105,6 +105,7 @@ async def run_promote(args: argparse.Namespace, credentials: Credentials | None)
         helm_keys=args.helm_keys,
         check=True,
         kustomization=args.kustomization,
+        allow_unread_bases=args.allow_unread_bases,
     )
     tree = LocalManifests.at(args.pin) if args.pin else None
     async with client_for(args, spec.image, credentials, push=not args.dry_run) as client:
@@ -137,6 +138,7 @@ async def run_pin(args: argparse.Namespace, credentials: Credentials | None) -> 
         args.helm_keys,
         check=args.check,
         kustomization=args.kustomization,
+        allow_unread_bases=args.allow_unread_bases,
     )
     tree = LocalManifests.at(args.manifests)
     async with client_for(args, spec.image, credentials, push=False) as client:

@@ -221,13 +221,19 @@ class ReleasePipeline:
         ] = None,
         helm_keys: Annotated[str, Doc("with pin: Helm values keys, as the pin function")] = "",
         kustomization: Annotated[str, Doc("with pin: as the pin function takes it")] = "",
+        allow_unread_bases: Annotated[bool, Doc("with pin: as the pin function takes it")] = False,
     ) -> Promotion:
         """Point a floating tag at an existing release, digest kept: the rollback verb. Moving
         latest back yanks the newer versions it passes over, so re-runs cannot undo it."""
         image = named_image(self, "promote")
         pspec = promote_spec(image, from_, to or None, self.flavor)
         pinning = pin_spec(
-            image, self.flavor, helm_keys=helm_keys, check=True, kustomization=kustomization
+            image,
+            self.flavor,
+            helm_keys=helm_keys,
+            check=True,
+            kustomization=kustomization,
+            allow_unread_bases=allow_unread_bases,
         )
         tree = None if pin is None else DirectoryManifests(pin)
         dest = await destination_for(self)
@@ -276,6 +282,13 @@ class ReleasePipeline:
                 "overlays/prod: for an overlay whose base is shared or remote"
             ),
         ] = "",
+        allow_unread_bases: Annotated[
+            bool,
+            Doc(
+                "with kustomization: pin even when it builds bases pin cannot read (remote, "
+                "or outside manifests); the entry sets every container of the image there"
+            ),
+        ] = False,
         force: Annotated[bool, Doc("pin a yanked, prerelease or unreleased digest")] = False,
         check: Annotated[
             bool,
@@ -296,6 +309,7 @@ class ReleasePipeline:
             helm_keys,
             check=check,
             kustomization=kustomization,
+            allow_unread_bases=allow_unread_bases,
         )
         tree = DirectoryManifests(manifests)
         dest = await destination_for(self)

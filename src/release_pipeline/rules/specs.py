@@ -253,6 +253,7 @@ class PinSpec:
     digest: str | None
     helm_keys: tuple[str, ...]
     kustomization: str | None = None  # pin through this kustomization's images: only
+    allow_unread_bases: bool = False  # its bases pin cannot read may hold other flavors
 
     @property
     def scheme(self) -> TagScheme:
@@ -268,6 +269,7 @@ def pin_spec(
     *,
     check: bool = False,
     kustomization: str | None = None,
+    allow_unread_bases: bool = False,
 ) -> PinSpec:
     """Validate a pin before any file or registry is read."""
     ref, flavor = parse_image(image), parse_flavor(flavor)
@@ -293,8 +295,10 @@ def pin_spec(
             "must be a path inside the manifests directory (relative, without ..), "
             "e.g. overlays/prod",
         )
+    if allow_unread_bases and not kustomization:
+        raise InvalidInput("allow_unread_bases", "is for --kustomization (the bases it builds)")
     found = parse_digest(digest, "digest") if digest else None
-    return PinSpec(ref, flavor, parsed, found, keys, kustomization or None)
+    return PinSpec(ref, flavor, parsed, found, keys, kustomization or None, allow_unread_bases)
 
 
 def _inside(path: str) -> bool:

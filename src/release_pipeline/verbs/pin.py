@@ -56,8 +56,7 @@ async def pin(
     force: bool = False,
 ) -> PinReport:
     """Pin, or (check) report every reference of the flavor not pinned to the release."""
-    query = Query(str(spec.image), spec.helm_keys)
-    plan = make_plan(await tree.files(), query, spec.kustomization)
+    plan = make_plan(await tree.files(), spec)
     release = await resolve(spec, client, force=force)
     sites = plan.sites
     known = frozenset({release.digest})

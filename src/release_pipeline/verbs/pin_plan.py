@@ -15,6 +15,7 @@ from release_pipeline.errors import ManifestRefused, shown
 from release_pipeline.rules import kustomize, pins
 from release_pipeline.rules.kustomize import Build
 from release_pipeline.rules.pins import KUSTOMIZATIONS, Query, Site
+from release_pipeline.rules.specs import PinSpec
 from release_pipeline.rules.yaml_spans import Collection, Parsed, Scalar, parse
 
 
@@ -74,8 +75,11 @@ def read_manifests(raw: dict[str, bytes], query: Query) -> list[ManifestFile]:
     return files
 
 
-def plan(raw: dict[str, bytes], query: Query, through: str | None = None) -> Plan:
-    """The files and what pin may edit in them; refuses, naming the file, what it cannot."""
+def plan(raw: dict[str, bytes], spec: PinSpec) -> Plan:
+    """The files and what pin may edit in them; refuses, naming the file, what it cannot.
+    Through a kustomization that builds bases pin cannot read, only when allowed: the entry
+    would set every flavor of the image there, and none of them can be checked."""
+    query, through = Query(str(spec.image), spec.helm_keys), spec.kustomization
     files = read_manifests(raw, query)
     paths = [f.path for f in files]
     documents = {
@@ -99,6 +103,15 @@ def plan(raw: dict[str, bytes], query: Query, through: str | None = None) -> Pla
     if not (entries or used or built.unseen):
         raise ManifestRefused(
             target, 0, f"builds nothing that names {query.image}, and reads no base pin cannot see"
+        )
+    if built.unseen and not spec.allow_unread_bases:
+        raise ManifestRefused(
+            target,
+            0,
+            f"builds {shown(built.unseen[0], 120)}, which pin cannot read (remote, or "
+            f"outside the manifests directory): the images: entry would set every "
+            f"container named {query.image} there, of any flavor, unchecked. Give "
+            "--manifests a directory that holds it too, or --allow-unread-bases to pin anyway",
         )
     if not entries:
         _no_renaming_entry(target, documents.get(target), query.image)

@@ -18,7 +18,6 @@ from dataclasses import replace
 
 from release_pipeline.errors import ReleaseError
 from release_pipeline.registry.client import RegistryClient
-from release_pipeline.rules.pins import Query
 from release_pipeline.rules.specs import PinSpec, PromoteSpec, flavor_hint
 from release_pipeline.verbs.pin import check_first, pin
 from release_pipeline.verbs.pin_plan import plan
@@ -47,8 +46,7 @@ async def promote_and_pin(
     dry_run: bool = False,
     manifests_path: str = "DIR",
 ) -> PromoteReport:
-    query = Query(str(spec.image), pinning.helm_keys)
-    await check_first(pinning, client, plan(await tree.files(), query, pinning.kustomization))
+    await check_first(pinning, client, plan(await tree.files(), pinning))
     report = await promote(spec, client, dry_run=dry_run)
     pinned = replace(pinning, digest=report.digest, version=None)
     try:
@@ -57,6 +55,8 @@ async def promote_and_pin(
         keys = f" --helm-keys {','.join(pinning.helm_keys)}" if pinning.helm_keys else ""
         if pinning.kustomization:
             keys += f" --kustomization {pinning.kustomization}"
+        if pinning.allow_unread_bases:
+            keys += " --allow-unread-bases"
         hint = (
             f"release-pipeline pin --image {spec.image} {flavor_hint(spec.flavor)} "
             f"--digest {report.digest} --manifests {manifests_path}{keys}"
