@@ -126,7 +126,9 @@ def _hint(builds: dict[str, Build]) -> str:
             return (
                 f" (containers, kustomize images:, Helm keys); {path} builds "
                 f"{shown(built.unseen[0], 120)}, which pin cannot read: "
-                f"--kustomization {shown(where, 120)} pins through its images: entry"
+                f"--kustomization {shown(where, 120)} pins through its images: entry "
+                "(give --manifests the directory holding that base too, or add "
+                "--allow-unread-bases)"
             )
     return " (containers, kustomize images:, Helm keys)"
 
