@@ -77,6 +77,14 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def pin_whole_tree(
+    ops: dict[str, Any], capsys: pytest.CaptureFixture[str], kustomization: str, *more: str
+) -> tuple[int, str, str]:
+    """Pin 0.22.7 with the whole tree as --manifests, through `kustomization`."""
+    argv = [f"--image={ops['image']}", f"--manifests={ops['root']}", "--version=0.22.7"]
+    return run(capsys, "pin", *argv, f"--kustomization={kustomization}", *more)
+
+
 def rendered_images(directory: Path) -> list[str]:
     out = subprocess.run(
         ["kubectl", "kustomize", str(directory)], check=True, capture_output=True, text=True
@@ -135,14 +143,8 @@ def test_a_shared_base_in_the_tree_stays_as_it_is(
 ) -> None:
     root, image = ops["root"], ops["image"]
     before = snapshot(root)
-    code, out, err = run(
-        capsys,
-        "pin",
-        f"--image={image}",
-        f"--manifests={root}",
-        "--kustomization=workers/overlays/prod/kustomization.yaml",
-        "--version=0.22.7",
-        "--json",
+    code, out, err = pin_whole_tree(
+        ops, capsys, "workers/overlays/prod/kustomization.yaml", "--json"
     )
     assert code == 0, err
     report = json.loads(out)
@@ -160,16 +162,9 @@ def test_a_shared_base_in_the_tree_stays_as_it_is(
 def test_an_entry_over_a_base_that_runs_production_too_is_refused(
     ops: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root, image = ops["root"], ops["image"]
+    root = ops["root"]
     before = snapshot(root)
-    code, _, err = run(
-        capsys,
-        "pin",
-        f"--image={image}",
-        f"--manifests={root}",
-        "--kustomization=mixed/overlays/prod",
-        "--version=0.22.7",
-    )
+    code, _, err = pin_whole_tree(ops, capsys, "mixed/overlays/prod")
     assert code == 1
     assert "mixed/base/web.yaml:11" in err and "pin without --kustomization" in err
     assert snapshot(root) == before
