@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import ops_repo
 import pytest
 from support.images import push_arch_images
 from support.proxy import Proxy, start_proxy
@@ -138,3 +139,12 @@ def repo(tmp_path: Path) -> Path:
     """A scratch git repository of the TestPlanIt-shaped fixture that the example callers run
     in: tags v0.22.8 and v1.0.0-beta.1 on one commit, main one commit past them."""
     return fixture_git_repo(tmp_path / "repo", tags=("v0.22.8", "v1.0.0-beta.1"))
+
+
+@pytest.fixture
+def pin_history(registry: Registry, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """tests/ops_repo.py's history and a newer workers 0.22.9: what the pin properties pin
+    (0.22.7) and check against (0.22.9). 'host', and 'digests' by 'flavor/version'."""
+    digests = ops_repo.seed_history(registry.host, capsys)
+    digests["workers/0.22.9"] = ops_repo.release(registry.host, capsys, "0.22.9", "w9")
+    return {"host": registry.host, "digests": digests}

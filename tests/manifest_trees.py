@@ -1,15 +1,36 @@
 """Generated manifest trees for the pin properties (tests/test_pin_property.py and
-tests/test_pin_overlay_property.py): multi-document files of Deployments, StatefulSets,
-Pods and CronJobs whose containers and initContainers name the workers image, the
-production image of the same repository, the docs image or another image, plain or quoted,
-LF or CRLF, commented or not.
+tests/test_pin_overlay_property.py), the settings they run under (`ON_ONE_REGISTRY`: the
+examples share the registry of the `pin_history` fixture), and how they call pin.
+
+The trees: multi-document files of Deployments, StatefulSets, Pods and CronJobs whose
+containers and initContainers name the workers image, the production image of the same
+repository, the docs image or another image, plain or quoted, LF or CRLF, commented or not.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+from release_pipeline.cli import app as cli
+
+ON_ONE_REGISTRY = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def pin(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
+    """`pin ARGV --json`: its exit code and report (None when it refused)."""
+    code = cli.run(["pin", *argv, "--json"])
+    out, _ = capsys.readouterr()
+    return code, json.loads(out) if out else None
+
 
 # (flavor the reference is, its text with {image} and {older} for the repository and the
 # workers 0.22.6 digest)

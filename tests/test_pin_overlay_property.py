@@ -11,20 +11,16 @@ by one added entry pinning 0.22.7; a second pin writes nothing; `--check` passes
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
-from manifest_trees import REFERENCES, references, render, trees
-from ops_repo import REPO, release, seed_history, snapshot, write_tree
-from support.registry import Registry
-
-from release_pipeline.cli import app as cli
+from manifest_trees import ON_ONE_REGISTRY, REFERENCES, pin, references, render, trees
+from ops_repo import REPO, snapshot, write_tree
 
 OVERLAY = "overlays/prod/kustomization.yaml"
 VALKEY = "docker.io/valkey/valkey:8"
@@ -43,36 +39,19 @@ def overlays(draw: st.DrawFn) -> str:
     return nl.join(lines) + (nl if draw(st.booleans()) else "")
 
 
-@pytest.fixture
-def seeded(registry: Registry, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    digests = seed_history(registry.host, capsys)
-    digests["workers/0.22.9"] = release(registry.host, capsys, "0.22.9", "w9")
-    return {"host": registry.host, "digests": digests}
-
-
-def pin(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
-    code = cli.run(["pin", *argv, "--json"])
-    out, _ = capsys.readouterr()
-    return code, json.loads(out) if out else None
-
-
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@ON_ONE_REGISTRY
 @given(files=trees, overlay=overlays(), others=st.booleans())
 def test_pin_through_an_overlay_over_generated_bases(
     files: dict[str, Any],
     overlay: str,
     others: bool,
-    seeded: dict[str, Any],
+    pin_history: dict[str, Any],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`others`: the base keeps the other flavors of the repository it was generated with;
     else they are another image's (so half the examples are the workers flavor's alone)."""
-    image = f"{seeded['host']}/{REPO}"
-    digests = seeded["digests"]
+    image = f"{pin_history['host']}/{REPO}"
+    digests = pin_history["digests"]
 
     def mine(flavor: str, text: str) -> bool:
         return "{image}" in text and (others or flavor == "workers")

@@ -11,44 +11,23 @@ against 0.22.7 and fails against the newer 0.22.9, naming every workers referenc
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from manifest_trees import REFERENCES, references, render, trees
-from ops_repo import REPO, release, seed_history, snapshot, write_tree
-from support.registry import Registry
-
-from release_pipeline.cli import app as cli
+from hypothesis import given
+from manifest_trees import ON_ONE_REGISTRY, REFERENCES, pin, references, render, trees
+from ops_repo import REPO, snapshot, write_tree
 
 
-@pytest.fixture
-def seeded(registry: Registry, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    digests = seed_history(registry.host, capsys)
-    digests["workers/0.22.9"] = release(registry.host, capsys, "0.22.9", "w9")
-    return {"host": registry.host, "digests": digests}
-
-
-def pin(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
-    code = cli.run(["pin", *argv, "--json"])
-    out, _ = capsys.readouterr()
-    return code, json.loads(out) if out else None
-
-
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@ON_ONE_REGISTRY
 @given(files=trees)
 def test_pin_over_generated_trees(
-    files: dict[str, Any], seeded: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    files: dict[str, Any], pin_history: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    image = f"{seeded['host']}/{REPO}"
-    digests = seeded["digests"]
+    image = f"{pin_history['host']}/{REPO}"
+    digests = pin_history["digests"]
     own = [r.format(image=image, older=digests["workers/0.22.6"]) for _, r in REFERENCES]
     pinned = f"{image}@{digests['workers/0.22.7']}"
     after = [pinned if f == "workers" else r for (f, _), r in zip(REFERENCES, own, strict=True)]
