@@ -159,6 +159,28 @@ def test_a_shared_base_in_the_tree_stays_as_it_is(
     assert rendered_images(root / "workers/overlays/staging") == [f"{image}:latest-workers"]
 
 
+def test_status_shows_what_each_overlay_deploys(
+    ops: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The overlay's entry decides what prod runs; staging runs what its base names."""
+    root, image = ops["root"], ops["image"]
+    assert pin_whole_tree(ops, capsys, "workers/overlays/prod")[0] == 0
+    status = ["status", f"--image={image}", f"--manifests={root}", "--json"]
+
+    def deployed(*more: str) -> list[tuple[str, str | None]]:
+        code, out, err = run(capsys, *status, *more)
+        assert code == 0, err
+        return [(r["path"], r["version"]) for r in json.loads(out)["deployed"]]
+
+    assert deployed("--kustomization=workers/overlays/prod") == [
+        ("workers/overlays/prod/kustomization.yaml", "0.22.7")
+    ]
+    assert deployed("--kustomization=workers/overlays/staging") == [
+        ("workers/base/deployment.yaml", None)  # a tag: whatever it holds at pull time
+    ]
+    assert ("workers/overlays/prod/kustomization.yaml", "0.22.7") in deployed()
+
+
 def test_an_entry_over_a_base_that_runs_production_too_is_refused(
     ops: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:

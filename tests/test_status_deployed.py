@@ -65,3 +65,26 @@ def test_status_marks_the_deployed_version_and_its_yank(
         ("overlays/workers/deployment.yaml", "0.22.8", True),
         ("overlays/workers/kustomization.yaml", "0.22.8", True),
     }
+
+
+def test_status_reads_helm_values_with_the_keys_pin_was_given(
+    registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digests = seed_history(registry.host, capsys)
+    image = f"{registry.host}/{REPO}"
+    root = tmp_path / "ops"
+    write_tree(root, tree(image))
+    pin = ["pin", f"--image={image}", f"--manifests={root}", "--version=0.22.7", HELM]
+    assert run(capsys, *pin)[0] == 0
+    status = ["status", f"--image={image}", f"--manifests={root}", "--json"]
+
+    code, out, err = run(capsys, *status, HELM)
+    assert code == 0, err
+    helm = [r for r in json.loads(out)["deployed"] if r["path"] == "chart/values.yaml"]
+    assert [(r["version"], r["digest"]) for r in helm] == [("0.22.7", digests["workers/0.22.7"])]
+    code, out, err = run(capsys, *status)  # without the keys, values files name no image
+    assert code == 0, err
+    assert "chart/values.yaml" not in {r["path"] for r in json.loads(out)["deployed"]}
+
+    code, _, err = run(capsys, "status", f"--image={image}", HELM)
+    assert code == 2 and "helm_keys: is for --manifests DIR" in err

@@ -243,6 +243,13 @@ def add_status(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     verb.add_argument(
         "--manifests", help="deployment manifests: mark the version they pin as deployed"
     )
+    verb.add_argument("--helm-keys", help="with --manifests: Helm values keys, as pin takes them")
+    verb.add_argument(
+        "--kustomization",
+        metavar="PATH",
+        help="with --manifests: what this kustomization deploys (its images: entry, else the "
+        "containers it builds)",
+    )
 
     add_channel_choice(verb)
 

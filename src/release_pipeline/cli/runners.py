@@ -118,12 +118,19 @@ async def run_promote(args: argparse.Namespace, credentials: Credentials | None)
 
 async def run_status(args: argparse.Namespace, credentials: Credentials | None) -> Report:
     if args.channel is not None:
-        if args.manifests:
+        if args.manifests or args.helm_keys or args.kustomization:
             raise InvalidInput("manifests", "marks a version deployed, not a channel's commit")
         channel, ancestry = channel_status_request(args)
         async with client_for(args, channel.image, credentials, push=False) as client:
             return await channel_status(channel, client, ancestry)
-    spec = status_spec(args.image, args.flavor, args.limit)
+    spec = status_spec(
+        args.image,
+        args.flavor,
+        args.limit,
+        args.helm_keys,
+        args.kustomization,
+        manifests=bool(args.manifests),
+    )
     tree = LocalManifests.at(args.manifests) if args.manifests else None
     async with client_for(args, spec.image, credentials, push=False) as client:
         return await status(spec, client, tree)

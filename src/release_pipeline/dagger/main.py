@@ -251,10 +251,21 @@ class ReleasePipeline:
             dagger.Directory | None,
             Doc("deployment manifests: mark the version they pin as deployed"),
         ] = None,
+        helm_keys: Annotated[str, Doc("with manifests: Helm values keys, as pin takes them")] = "",
+        kustomization: Annotated[
+            str, Doc("with manifests: what this kustomization deploys, as pin reads it")
+        ] = "",
     ) -> Status:
         """Where latest-FLAVOR points, the versions newest first (digest, revision, created,
         yanked, live) and the rollback candidates. Reads only."""
-        sspec = status_spec(named_image(self, "status"), self.flavor, str(limit))
+        sspec = status_spec(
+            named_image(self, "status"),
+            self.flavor,
+            str(limit),
+            helm_keys,
+            kustomization,
+            manifests=manifests is not None,
+        )
         dest = await destination_for(self)
         async with dest.client(push=False) as client:
             tree = None if manifests is None else DirectoryManifests(manifests)

@@ -228,15 +228,35 @@ class StatusSpec:
     image: ImageRef
     flavor: str
     limit: int  # versions shown, newest first
+    helm_keys: tuple[str, ...] = ()  # with manifests: where values files name the image
+    kustomization: str | None = None  # with manifests: what this kustomization deploys
 
     @property
     def scheme(self) -> TagScheme:
         return TagScheme(self.flavor)
 
 
-def status_spec(image: str, flavor: str = DEFAULT_FLAVOR, limit: str = "20") -> StatusSpec:
-    """Validate what `status` reads; the limit comes as text from the CLI and Dagger alike."""
-    return StatusSpec(parse_image(image), parse_flavor(flavor), parse_limit(limit))
+def status_spec(
+    image: str,
+    flavor: str = DEFAULT_FLAVOR,
+    limit: str = "20",
+    helm_keys: str | None = None,
+    kustomization: str | None = None,
+    *,
+    manifests: bool = False,
+) -> StatusSpec:
+    """Validate what `status` reads; the limit comes as text from the CLI and Dagger alike.
+    The manifests (when given) are read as `pin` reads them: its Helm keys, kustomization."""
+    for name, value in (("helm_keys", helm_keys), ("kustomization", kustomization)):
+        if value and not manifests:
+            raise InvalidInput(name, "is for --manifests DIR (the manifests status reads)")
+    return StatusSpec(
+        parse_image(image),
+        parse_flavor(flavor),
+        parse_limit(limit),
+        parse_helm_keys(helm_keys),
+        parse_kustomization(kustomization),
+    )
 
 
 _HELM_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}(?:\.[A-Za-z0-9_-]{1,64}){0,15}")
@@ -282,33 +302,42 @@ def pin_spec(
     parsed = Version.parse(version) if version else None
     if parsed is not None:
         TagScheme(flavor).check_version(parsed)
-    keys = tuple(helm_keys.split(",")) if helm_keys else ()
+    keys, through = parse_helm_keys(helm_keys), parse_kustomization(kustomization)
+    if allow_unread_bases and not through:
+        raise InvalidInput("allow_unread_bases", "is for --kustomization (the bases it builds)")
+    found = parse_digest(digest, "digest") if digest else None
+    return PinSpec(ref, flavor, parsed, found, keys, through, allow_unread_bases)
+
+
+def parse_helm_keys(text: str | None) -> tuple[str, ...]:
+    """`KEY` or `REPOSITORY,TAG,DIGEST`: dotted paths into a Helm values file."""
+    keys = tuple(text.split(",")) if text else ()
     if keys and (len(keys) not in (1, 3) or any(_HELM_KEY.fullmatch(k) is None for k in keys)):
         raise InvalidInput(
             "helm_keys",
             "must be one dotted key holding the whole reference (image) or three: "
             "repository,tag,digest (e.g. image.repository,image.tag,image.digest)",
         )
-    if kustomization and not _inside(kustomization):
+    return keys
+
+
+def parse_kustomization(path: str | None) -> str | None:
+    """A kustomization (its directory or file) inside the manifests directory."""
+    if not path:
+        return None
+    parts = path.split("/")
+    if (
+        len(path) > 1024
+        or path.startswith("/")
+        or ".." in parts
+        or not all(c.isprintable() and c != "\\" for c in path)
+    ):
         raise InvalidInput(
             "kustomization",
             "must be a path inside the manifests directory (relative, without ..), "
             "e.g. overlays/prod",
         )
-    if allow_unread_bases and not kustomization:
-        raise InvalidInput("allow_unread_bases", "is for --kustomization (the bases it builds)")
-    found = parse_digest(digest, "digest") if digest else None
-    return PinSpec(ref, flavor, parsed, found, keys, kustomization or None, allow_unread_bases)
-
-
-def _inside(path: str) -> bool:
-    parts = path.split("/")
-    return (
-        len(path) <= 1024
-        and not path.startswith("/")
-        and ".." not in parts
-        and all(c.isprintable() and c != "\\" for c in path)
-    )
+    return path
 
 
 @dataclass(frozen=True)

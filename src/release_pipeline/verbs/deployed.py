@@ -13,24 +13,30 @@ from release_pipeline.registry.client import RegistryClient
 from release_pipeline.rules import pins
 from release_pipeline.rules.pins import Query
 from release_pipeline.rules.releases import Releases
+from release_pipeline.rules.specs import StatusSpec
 from release_pipeline.verbs.holdings import find_version
-from release_pipeline.verbs.pin_plan import read_manifests
+from release_pipeline.verbs.pin_plan import kustomizations, locate, read_manifests, set_by
 from release_pipeline.verbs.pin_tree import ManifestTree
 from release_pipeline.verbs.report import DeployedRef
 
 
 async def deployed(
     client: RegistryClient,
-    image: str,
-    repo: str,
-    flavor: str,
+    spec: StatusSpec,
     releases: Releases,
     tree: ManifestTree,
 ) -> tuple[list[DeployedRef], Releases]:
-    """Every reference of the flavor in the manifests, with the version each pins."""
-    files = read_manifests(await tree.files(), Query(image))
+    """Every reference of the flavor in the manifests, with the version each pins; with a
+    kustomization, those that decide what it deploys (its entries, else the containers)."""
+    image, repo, flavor = str(spec.image), spec.image.repository, spec.flavor
+    files = read_manifests(await tree.files(), Query(image, spec.helm_keys))
+    sites = [s for f in files for s in f.sites]
+    if spec.kustomization is not None:
+        target, built = locate(spec.kustomization, files, kustomizations(files)[1])
+        entries, used = set_by(target, built, files)
+        sites = entries or used
     refs = []
-    for site in (s for f in files for s in f.sites):
+    for site in sites:
         digest = site.ref.digest
         if pins.owner(site.ref, flavor, frozenset()) is False:
             continue  # another flavor's tag (or a bare name: production's latest)

@@ -81,25 +81,13 @@ def plan(raw: dict[str, bytes], spec: PinSpec) -> Plan:
     would set every flavor of the image there, and none of them can be checked."""
     query, through = Query(str(spec.image), spec.helm_keys), spec.kustomization
     files = read_manifests(raw, query)
-    paths = [f.path for f in files]
-    documents = {
-        f.path: doc
-        for f in files
-        if f.path.rpartition("/")[2] in KUSTOMIZATIONS
-        for doc in f.parsed.documents[:1]
-        if isinstance(doc, Collection) and doc.mapping
-    }
-    builds = {path: kustomize.build(path, documents, paths) for path in documents}
+    documents, builds = kustomizations(files)
     if through is None:
         if not any(f.sites for f in files):
             raise ManifestRefused(".", 0, f"names {query.image} nowhere{_hint(builds)}")
         return Plan(files, builds)
-    target = kustomize.kustomization_at(through, paths)
-    if target is None:
-        raise ManifestRefused(shown(through, 200), 0, "holds no kustomization (--kustomization)")
-    built = builds.get(target, Build(frozenset({target}), ()))
-    entries = [s for f in files if f.path == target for s in f.sites if s.kind == "kustomize"]
-    used = [s for f in files if f.path in built.files for s in f.sites if s.kind == "container"]
+    target, built = locate(through, files, builds)
+    entries, used = set_by(target, built, files)
     if not (entries or used or built.unseen):
         raise ManifestRefused(
             target, 0, f"builds nothing that names {query.image}, and reads no base pin cannot see"
@@ -116,6 +104,37 @@ def plan(raw: dict[str, bytes], spec: PinSpec) -> Plan:
     if not entries:
         _no_renaming_entry(target, documents.get(target), query.image)
     return Plan(files, builds, target, add=not entries, unseen=built.unseen)
+
+
+def kustomizations(
+    files: list[ManifestFile],
+) -> tuple[dict[str, Collection], dict[str, Build]]:
+    """Every kustomization of the tree (its document), and what each builds."""
+    paths = [f.path for f in files]
+    documents = {
+        f.path: doc
+        for f in files
+        if f.path.rpartition("/")[2] in KUSTOMIZATIONS
+        for doc in f.parsed.documents[:1]
+        if isinstance(doc, Collection) and doc.mapping
+    }
+    return documents, {path: kustomize.build(path, documents, paths) for path in documents}
+
+
+def locate(through: str, files: list[ManifestFile], builds: dict[str, Build]) -> tuple[str, Build]:
+    """The kustomization `--kustomization` names, and what it builds."""
+    target = kustomize.kustomization_at(through, [f.path for f in files])
+    if target is None:
+        raise ManifestRefused(shown(through, 200), 0, "holds no kustomization (--kustomization)")
+    return target, builds.get(target, Build(frozenset({target}), ()))
+
+
+def set_by(target: str, built: Build, files: list[ManifestFile]) -> tuple[list[Site], list[Site]]:
+    """The kustomization's `images:` entries for the image, and the containers naming it in
+    what it builds: when it has entries, they set the image of every one of those."""
+    entries = [s for f in files if f.path == target for s in f.sites if s.kind == "kustomize"]
+    used = [s for f in files if f.path in built.files for s in f.sites if s.kind == "container"]
+    return entries, used
 
 
 def _hint(builds: dict[str, Build]) -> str:

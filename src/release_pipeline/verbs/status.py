@@ -105,9 +105,7 @@ async def status(
     candidates = [v for v in releases.candidates(held) if v in releases.digests]
     refs = None
     if manifests is not None:
-        refs, releases = await deployed(
-            client, str(spec.image), repo, spec.flavor, releases, manifests
-        )
+        refs, releases = await deployed(client, spec, releases, manifests)
         pinned = {r.version for r in refs}
         rows = [r.model_copy(update={"deployed": r.version in pinned}) for r in rows]
     return StatusReport(
