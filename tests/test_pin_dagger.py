@@ -111,3 +111,12 @@ async def test_pin_through_an_overlay_kustomization(
             version="0.22.7",
             kustomization="../base",
         )
+
+
+async def test_status_reads_manifests_as_pin_does() -> None:
+    """Its manifest flags are pin's, refused without manifests before anything is read."""
+    module = ReleasePipeline(image="ghcr.io/a/b")
+    with pytest.raises(InvalidInput, match="helm_keys: is for --manifests"):
+        await module.status(helm_keys=HELM)
+    with pytest.raises(InvalidInput, match="kustomization: must be a path inside"):
+        await module.status(manifests=StandInDirectory(), kustomization="/etc")  # type: ignore[arg-type]
