@@ -169,7 +169,9 @@ def test_the_module_registers_every_function_documented_and_registry_calls_uncac
     }
     assert "from" in functions["promote"]["args"]
     assert "dry_run" in functions["promote"]["args"]
-    assert set(functions["status"]["args"]) == {"limit", "manifests"}
+    assert set(functions["status"]["args"]) == {"limit", "manifests", "helm_keys", "kustomization"}
+    assert {"kustomization", "allow_unread_bases"} <= set(functions["pin"]["args"])
+    assert {"pin", "kustomization", "allow_unread_bases"} <= set(functions["promote"]["args"])
 
 
 RETURNED = {"Report", "PlatformImage", "TagRef", "Promotion", "Status", "VersionInfo", "LatestTag"}
