@@ -58,9 +58,8 @@ async def pin(
     """Pin, or (check) report every reference of the flavor not pinned to the release."""
     plan = make_plan(await tree.files(), spec)
     release = await resolve(spec, client, force=force)
-    sites = plan.sites
     known = frozenset({release.digest})
-    ours = await _our_digests(client, spec, release.releases, sites, known)
+    ours = await _our_digests(client, spec, release.releases, plan.sites, known)
     _check_entries(plan, spec, ours)
 
     report = PinReport(

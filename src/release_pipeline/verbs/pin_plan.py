@@ -9,7 +9,7 @@ manifest costs no request and `promote --pin` stops before its first write. `pin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from release_pipeline.errors import ManifestRefused, shown
 from release_pipeline.rules import kustomize, pins
@@ -36,7 +36,12 @@ class Plan:
     builds: dict[str, Build]
     through: str | None = None
     add: bool = False
-    unseen: tuple[str, ...] = field(default=())
+
+    @property
+    def unseen(self) -> tuple[str, ...]:
+        """What the kustomization pinned through builds that pin could not read."""
+        built = self.builds.get(self.through) if self.through is not None else None
+        return built.unseen if built is not None else ()
 
     @property
     def sites(self) -> list[Site]:
@@ -103,7 +108,7 @@ def plan(raw: dict[str, bytes], spec: PinSpec) -> Plan:
         )
     if not entries:
         _no_renaming_entry(target, documents.get(target), query.image)
-    return Plan(files, builds, target, add=not entries, unseen=built.unseen)
+    return Plan(files, builds, target, add=not entries)
 
 
 def kustomizations(
